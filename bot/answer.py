@@ -1,0 +1,194 @@
+"""Question → hits → an extractive, cited Answer. No LLM: the answer is a few of the
+column's own sentences, each followed by the marker of the passage it came from.
+
+When the evidence is weak the answer is a refusal that still lists the closest passages.
+The rule and its operating point are documented in README ("Refusal").
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+
+from pydantic import BaseModel, Field
+
+from bot.refusal import Signals, signals
+from bot.retrieve import Hit, Retriever, Snapshot
+from bot.terms import CJK_RUN, query_terms, tokens
+from corpus.chunk import split_blocks, split_sentences
+
+LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+TABLE_ROW = re.compile(r"^\s*\|")
+
+
+class AnswerOptions(BaseModel):
+    passages: int = Field(4, ge=1, le=20, description="Top passages that sentences are drawn from.")
+    max_sentences: int = Field(4, ge=1, le=10, description="Most sentences in an answer.")
+    max_chars: int = Field(400, ge=50, description="Answer length budget in characters.")
+    min_dense: float = Field(0.85, description="Refuse below this cosine similarity of the best passage.")
+    min_margin: float = Field(0.01, description="Refuse when the best passage stands less than this above "
+                                                "the corpus background (cosine).")
+    min_coverage: float = Field(0.1, description="Refuse below this idf-weighted share of the question's "
+                                                 "terms found in the best passages.")
+    refusal_citations: int = Field(3, ge=0, le=10, description="Closest passages shown with a refusal.")
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    source: str
+    title: str
+    lecture: int | None
+    section: str
+    quote: str
+    text: str
+    score: float
+    url: str | None
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    refused: bool
+    citations: list[Citation]
+    took_ms: float
+    confidence: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    hit_rank: int
+    start: int
+    text: str
+    score: float
+    index: int = 0
+
+
+def is_chinese(text: str) -> bool:
+    return bool(CJK_RUN.search(text))
+
+
+def answer(question: str, retriever: Retriever, options: AnswerOptions, top_k: int | None = None) -> Answer:
+    started = time.perf_counter()
+    found = retriever.retrieve(question, k=max(top_k or options.passages, options.refusal_citations, 5))
+    hits = found.hits
+    snap = retriever.snapshot()
+    sig = signals(snap, question, found)
+    confidence = {**sig.as_dict(), "fused": round(hits[0].score, 5) if hits else 0.0}
+    if not hits or refuse(sig, options):
+        return Answer(
+            question=question, answer=_refusal_text(question), refused=True,
+            citations=[_cite(i + 1, h, _lead(h)) for i, h in enumerate(hits[: options.refusal_citations])],
+            took_ms=_ms(started), confidence=confidence,
+        )
+    base, extra = query_terms(question)
+    chosen = _choose(snap, hits[: top_k or options.passages], base, extra, options) or [
+        Sentence(hits[0].rank, 0, _lead(hits[0]), 0.0)
+    ]
+    numbers: dict[int, int] = {}
+    quotes: dict[int, Sentence] = {}
+    parts = []
+    for s in chosen:
+        n = numbers.setdefault(s.hit_rank, len(numbers) + 1)
+        if s.hit_rank not in quotes or s.score > quotes[s.hit_rank].score:
+            quotes[s.hit_rank] = s
+        parts.append(f"{s.text}[{n}]")
+    text = _join(parts)
+    by_rank = {h.rank: h for h in hits}
+    citations = [_cite(n, by_rank[rank], quotes[rank].text) for rank, n in numbers.items()]
+    return Answer(question=question, answer=text, refused=False, citations=citations,
+                  took_ms=_ms(started), confidence=confidence)
+
+
+def refuse(sig: Signals, options: AnswerOptions) -> bool:
+    """The calibrated rule (README, "Refusal"): any one weak signal is enough."""
+    return bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < options.min_dense \
+        or sig.coverage < options.min_coverage
+
+
+def _candidates(hit: Hit) -> list[tuple[int, str]]:
+    """(offset, sentence) pairs of a passage's prose, list marks stripped, code skipped."""
+    out, pos = [], 0
+    for block, is_code in split_blocks(hit.chunk.text):
+        if not is_code:
+            at = pos
+            for sent in split_sentences(block):
+                clean = LIST_MARK.sub("", sent).strip()
+                if len(clean) >= 8 and not TABLE_ROW.match(sent) and not clean.startswith("#"):
+                    out.append((at + sent.index(clean), clean))
+                at += len(sent)
+        pos += len(block)
+    return out
+
+
+def _choose(snap: Snapshot, hits: list[Hit], base: list[str], extra: list[str], options: AnswerOptions
+            ) -> list[Sentence]:
+    """The best sentence, then the next best, preferring its neighbours (they explain it)."""
+    weights = {t: snap.idf.get(t, 1.0) for t in base}
+    weights.update({t: 0.5 * snap.idf.get(t, 1.0) for t in extra if t not in weights})
+    total = sum(weights.values()) or 1.0
+    scored: list[Sentence] = []
+    for hit in hits:
+        prior = 1.0 / (1.0 + 0.4 * (hit.rank - 1))
+        for i, (start, text) in enumerate(_candidates(hit)):
+            found = set(tokens(text))
+            match = sum(w for t, w in weights.items() if t in found) / total
+            scored.append(Sentence(hit.rank, start, text, prior * (0.25 + match) - 0.01 * i, i))
+    if not scored:
+        return []
+    best = max(scored, key=lambda s: s.score)
+    chosen, used = [best], len(best.text)
+
+    def rank(s: Sentence) -> float:
+        near = s.hit_rank == best.hit_rank and abs(s.index - best.index) == 1
+        return s.score + (0.15 * best.score if near else 0.0)
+
+    for s in sorted((s for s in scored if s is not best), key=rank, reverse=True):
+        if len(chosen) >= options.max_sentences:
+            break
+        if used + len(s.text) > options.max_chars or (len(chosen) >= 2 and rank(s) < 0.45 * best.score):
+            continue
+        if any(_similar(s.text, c.text) for c in chosen):
+            continue
+        chosen.append(s)
+        used += len(s.text)
+    return sorted(chosen, key=lambda s: (s.hit_rank, s.start))
+
+
+def _similar(a: str, b: str) -> bool:
+    grams = [{x[i : i + 2] for i in range(len(x) - 1)} for x in (a, b)]
+    union = grams[0] | grams[1]
+    return bool(union) and len(grams[0] & grams[1]) / len(union) > 0.6
+
+
+def _lead(hit: Hit) -> str:
+    cands = _candidates(hit)
+    return cands[0][1] if cands else hit.chunk.text.strip().splitlines()[0]
+
+
+def _cite(n: int, hit: Hit, quote: str) -> Citation:
+    c = hit.chunk
+    return Citation(n=n, source=c.source, title=c.title, lecture=c.lecture, section=c.section, quote=quote,
+                    text=c.text, score=round(hit.score, 5), url=c.url)
+
+
+def _join(parts: list[str]) -> str:
+    out = ""
+    for part in parts:
+        out += part if not out or is_chinese(out[-8:]) and is_chinese(part[:4]) else " " + part
+    return out
+
+
+def _refusal_text(question: str) -> str:
+    if is_chinese(question):
+        return "专栏里似乎没有讲到这个问题。下面是最接近的几段内容，供你参考。"
+    return "The column does not seem to cover this. Here are the closest passages it has."
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,114 @@
+"""Query and passage text → normalised terms for BM25 and answer selection.
+
+Latin identifiers stay whole (`kube-apiserver`, `CLONE_NEWPID`, `/proc/meminfo`) and are
+lower-cased, with their parts added (`kube`, `apiserver`) so either spelling matches;
+Chinese runs go through jieba's search mode. The bilingual glossary (data, not code:
+`bot/data/glossary.yaml`) maps each term to its equivalents in the other language.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+DATA = Path(__file__).parent / "data"
+IDENT = re.compile(r"/?[a-z0-9_]+(?:[./:+#-]+[a-z0-9_]+)*")
+CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+TOKEN = re.compile(IDENT.pattern + "|" + CJK_RUN.pattern)
+PART_SPLIT = re.compile(r"[./:+#_-]+")
+
+
+@cache
+def _jieba():  # noqa: ANN202 - the jieba module, initialised once with our glossary words
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    for group in glossary_groups():
+        for term in group:
+            if CJK_RUN.search(term):
+                jieba.add_word(term)
+    return jieba
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    return frozenset((DATA / "stopwords.txt").read_text(encoding="utf-8").split())
+
+
+@cache
+def glossary_groups() -> tuple[tuple[str, ...], ...]:
+    raw = yaml.safe_load((DATA / "glossary.yaml").read_text(encoding="utf-8")) or []
+    return tuple(tuple(normalize(str(t)) for t in group) for group in raw)
+
+
+@cache
+def _glossary_index() -> dict[str, tuple[str, ...]]:
+    index: dict[str, set[str]] = {}
+    for group in glossary_groups():
+        for term in group:
+            index.setdefault(term, set()).update(t for t in group if t != term)
+    return {k: tuple(sorted(v)) for k, v in index.items()}
+
+
+def normalize(text: str) -> str:
+    """Full-width → half-width (NFKC), lower case, `k8s` → `kubernetes`."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return re.sub(r"(?<![a-z0-9])k8s(?![a-z0-9])", "kubernetes", text)
+
+
+def tokens(text: str) -> list[str]:
+    """Terms of `text` for BM25, stop words removed; repeated terms kept (term frequency)."""
+    jieba = _jieba()
+    out: list[str] = []
+    for match in TOKEN.finditer(normalize(text)):
+        tok = match.group(0)
+        if CJK_RUN.fullmatch(tok):
+            out.extend(w for w in jieba.cut_for_search(tok) if w not in stopwords())
+            continue
+        if tok in stopwords():
+            continue
+        out.append(tok)
+        parts = [p for p in PART_SPLIT.split(tok) if p and p != tok]
+        if len(parts) > 1:
+            out.extend(p for p in parts if p not in stopwords())
+    return out
+
+
+def expand(terms: list[str]) -> list[str]:
+    """Glossary equivalents of `terms` (as phrases) and of the whole normalised question."""
+    index = _glossary_index()
+    seen = set(terms)
+    extra: list[str] = []
+    for term in terms:
+        for eq in index.get(term, ()):
+            if eq not in seen:
+                seen.add(eq)
+                extra.append(eq)
+    return extra
+
+
+def glossary_hits(question: str) -> list[str]:
+    """Glossary terms that occur in the question (multi-word and CJK phrases included)."""
+    q = normalize(question)
+    hits = []
+    for term in _glossary_index():
+        if CJK_RUN.search(term):
+            if term in q:
+                hits.append(term)
+        elif re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", q):
+            hits.append(term)
+    return hits
+
+
+def query_terms(question: str) -> tuple[list[str], list[str]]:
+    """(terms of the question, glossary equivalents to add) for retrieval and answering."""
+    base = tokens(question)
+    hits = glossary_hits(question)
+    extra = [t for eq in expand(hits) for t in tokens(eq)]
+    return base, [t for t in dict.fromkeys(extra) if t not in base]

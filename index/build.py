@@ -1,0 +1,116 @@
+"""Corpus folder → chunks → vectors → a new Chroma collection, published in one step.
+
+Incremental: files whose bytes (and the chunking / model settings) are unchanged keep
+their vectors, copied from the previous collection; only new or edited files are embedded;
+deleted files simply are not copied. An unchanged corpus publishes nothing at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from corpus.chunk import Chunk, ChunkOptions, chunk_document
+from corpus.load import read_documents
+from index.embed import Embedder
+from index.store import Store
+
+log = logging.getLogger(__name__)
+EMBED_BATCH = 256
+CHUNKER_VERSION = "1"  # bump when chunk_document's output changes for the same options
+
+
+@dataclass
+class BuildReport:
+    files: int = 0
+    embedded_files: list[str] = field(default_factory=list)
+    removed_files: list[str] = field(default_factory=list)
+    chunks: int = 0
+    embedded_chunks: int = 0
+    characters: int = 0
+    unchanged: bool = False
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        if self.unchanged:
+            return f"index up to date: {self.files} files, {self.chunks} chunks ({self.seconds:.1f}s)"
+        return (
+            f"indexed {self.files} files, {self.chunks} chunks: embedded {self.embedded_chunks} chunks "
+            f"from {len(self.embedded_files)} new or changed files, removed {len(self.removed_files)} files "
+            f"({self.seconds:.1f}s)"
+        )
+
+
+def file_key(file_hash: str, options: ChunkOptions, model: str) -> str:
+    """Changes when the file, the chunking or the model changes: any of them means re-embed."""
+    recipe = f"{file_hash}|{options.model_dump_json()}|{model}|{CHUNKER_VERSION}"
+    return hashlib.sha256(recipe.encode()).hexdigest()[:32]
+
+
+def build_index(
+    corpus_dir: Path, store: Store, embedder: Embedder, options: ChunkOptions, progress: bool = True
+) -> BuildReport:
+    started = time.perf_counter()
+    report = BuildReport()
+    docs = list(read_documents(corpus_dir))
+    for doc in docs:
+        doc.metadata["file_hash"] = file_key(doc.metadata["file_hash"], options, embedder.identity)
+    wanted = {d.metadata["source"]: d.metadata["file_hash"] for d in docs}
+    report.files = len(docs)
+
+    info = store.info()
+    old = store.records(info.collection, embeddings=True) if info and info.model == embedder.identity else None
+    have = {m["source"]: m["file_hash"] for m in old.metadatas} if old else {}
+    if info and have == wanted:
+        report.unchanged, report.chunks = True, info.chunks
+        store.drop_inactive()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    changed = [d for d in docs if have.get(d.metadata["source"]) != d.metadata["file_hash"]]
+    report.embedded_files = [d.metadata["source"] for d in changed]
+    report.removed_files = sorted(set(have) - set(wanted))
+    new_chunks = [c for d in changed for c in chunk_document(d, options)]
+    report.characters = sum(len(d.page_content) for d in changed)
+
+    staging = store.create_staging()
+    try:
+        if old:
+            keep = [i for i, m in enumerate(old.metadatas) if wanted.get(m["source"]) == m["file_hash"]]
+            store.add(
+                staging, [old.ids[i] for i in keep], [old.texts[i] for i in keep],
+                [old.metadatas[i] for i in keep], [old.embeddings[i] for i in keep],
+            )
+            report.chunks += len(keep)
+        _embed_into(store, staging, embedder, new_chunks, progress)
+        report.chunks += len(new_chunks)
+        report.embedded_chunks = len(new_chunks)
+        store.publish(staging, embedder.identity, embedder.dim, report.chunks, report.files)
+    except BaseException:
+        # Interrupted or failed: the published index is untouched; drop the half-built copy.
+        try:
+            store.client.delete_collection(staging)
+        except Exception:  # the store may be what failed; the next build cleans up
+            log.warning("could not remove staging collection %s", staging)
+        raise
+    store.drop_inactive()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _embed_into(store: Store, name: str, embedder: Embedder, chunks: list[Chunk], progress: bool) -> None:
+    # Longest first: similar lengths share a batch, so padding wastes little.
+    order = sorted(chunks, key=lambda c: len(c.headed_text), reverse=True)
+    with tqdm(total=len(order), unit="chunk", desc="embedding", disable=not progress) as bar:
+        for i in range(0, len(order), EMBED_BATCH):
+            batch = order[i : i + EMBED_BATCH]
+            vectors = embedder.encode_passages([c.headed_text for c in batch])
+            store.add(name, [c.id for c in batch], [c.text for c in batch],
+                      [c.metadata() for c in batch], np.asarray(vectors))
+            bar.update(len(batch))

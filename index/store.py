@@ -1,0 +1,198 @@
+"""The Chroma store: embedded (`PersistentClient` under the index folder) or a Chroma
+server (`KQA_CHROMA_URL`), with our own embeddings only.
+
+Each build writes a fresh collection and then flips one pointer (the metadata of the
+`kqa-meta` collection), so readers see either the old index or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, Field
+
+from corpus.errors import KqaError
+
+META = "kqa-meta"
+PREFIX = "kqa-chunks-"
+BATCH = 1000
+
+
+class StoreOptions(BaseModel):
+    path: Path = Field(Path(__file__).parent / "store", description="Embedded Chroma folder.")
+    url: str | None = Field(None, description="Chroma server URL; when set, `path` is not used.")
+    timeout_s: float = Field(5.0, gt=0, description="Time limit for one call to a Chroma server.")
+
+
+class IndexNotBuilt(KqaError):
+    title = "index not built: run kqa ingest"
+    status = 503
+
+
+class ModelMismatch(KqaError):
+    title = "index was built with another embedding model"
+    status = 503
+
+
+class StoreUnavailable(KqaError):
+    title = "the vector store is not reachable"
+    status = 503
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    collection: str
+    model: str
+    dim: int
+    chunks: int
+    files: int
+    built_at: float
+
+    def check_model(self, model: str) -> None:
+        if model != self.model:
+            raise ModelMismatch(
+                f"index built with {self.model!r}, but the configured model is {model!r}: "
+                "re-run kqa ingest or set KQA_EMBED_MODEL back"
+            )
+
+
+@dataclass(frozen=True)
+class Records:
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict[str, Any]]
+    embeddings: list[Any] | None = None
+
+
+def _client(options: StoreOptions):  # noqa: ANN202 - chromadb's ClientAPI
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if options.url:
+        url = urlparse(options.url)
+        return chromadb.HttpClient(
+            host=url.hostname or "127.0.0.1", port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https", settings=settings,
+        )
+    options.path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(options.path), settings=settings)
+
+
+class Store:
+    def __init__(self, options: StoreOptions) -> None:
+        self.options = options
+        self._client = None
+
+    @property
+    def client(self):  # noqa: ANN201
+        if self._client is None:
+            try:
+                self._client = _client(self.options)
+            except Exception as exc:
+                raise StoreUnavailable(f"cannot open Chroma at {self.where}: {exc}") from exc
+        return self._client
+
+    @property
+    def where(self) -> str:
+        return self.options.url or str(self.options.path)
+
+    def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+        """Run a Chroma call; a dead server becomes StoreUnavailable, not a stack trace."""
+        try:
+            return fn(*args, **kwargs)
+        except KqaError:
+            raise
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"Chroma at {self.where}: {exc.__class__.__name__}") from exc
+        except Exception as exc:
+            if exc.__class__.__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):
+                raise StoreUnavailable(f"Chroma at {self.where}: {exc.__class__.__name__}") from exc
+            raise
+
+    def _meta(self):  # noqa: ANN202
+        return self._call(self.client.get_or_create_collection, META, embedding_function=None)
+
+    def info(self) -> IndexInfo | None:
+        meta = self._meta().metadata or {}
+        if not meta.get("active"):
+            return None
+        return IndexInfo(
+            collection=meta["active"], model=meta["model"], dim=int(meta["dim"]),
+            chunks=int(meta["chunks"]), files=int(meta.get("files", 0)), built_at=float(meta["built_at"]),
+        )
+
+    def require(self, model: str) -> IndexInfo:
+        info = self.info()
+        if info is None:
+            raise IndexNotBuilt(f"no index in {self.where}: run kqa ingest")
+        info.check_model(model)
+        return info
+
+    def records(self, name: str, embeddings: bool = False) -> Records:
+        col = self._call(self.client.get_collection, name, embedding_function=None)
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[dict] = []
+        vecs: list[Any] = []
+        offset = 0
+        while True:
+            page = self._call(col.get, include=include, limit=BATCH * 5, offset=offset)
+            ids += page["ids"]
+            texts += page["documents"]
+            metas += page["metadatas"]
+            if embeddings:
+                vecs += list(page["embeddings"])
+            if len(page["ids"]) < BATCH * 5:
+                break
+            offset += len(page["ids"])
+        return Records(ids, texts, metas, vecs if embeddings else None)
+
+    def query(self, name: str, vector: Any, k: int) -> tuple[list[str], list[float]]:
+        col = self._call(self.client.get_collection, name, embedding_function=None)
+        res = self._call(col.query, query_embeddings=[vector], n_results=k, include=["distances"])
+        return res["ids"][0], res["distances"][0]
+
+    def create_staging(self) -> str:
+        name = f"{PREFIX}{int(time.time() * 1000)}-{uuid.uuid4().hex[:6]}"
+        self._call(
+            self.client.create_collection, name, embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+        return name
+
+    def add(self, name: str, ids: list[str], texts: list[str], metas: list[dict], vectors: Any) -> None:
+        col = self._call(self.client.get_collection, name, embedding_function=None)
+        for i in range(0, len(ids), BATCH):
+            self._call(
+                col.add, ids=ids[i : i + BATCH], documents=texts[i : i + BATCH],
+                metadatas=metas[i : i + BATCH], embeddings=vectors[i : i + BATCH],
+            )
+
+    def publish(self, name: str, model: str, dim: int, chunks: int, files: int) -> None:
+        """The one step that makes a build visible."""
+        meta = {"active": name, "model": model, "dim": dim, "chunks": chunks, "files": files,
+                "built_at": time.time()}
+        self._call(self._meta().modify, metadata=meta)
+
+    def drop_inactive(self) -> list[str]:
+        """Remove collections left by earlier builds, finished or interrupted."""
+        info = self.info()
+        active = info.collection if info else None
+        dropped = []
+        for name in self._names():
+            if name.startswith(PREFIX) and name != active:
+                self._call(self.client.delete_collection, name)
+                dropped.append(name)
+        return dropped
+
+    def _names(self) -> Iterator[str]:
+        for col in self._call(self.client.list_collections):
+            yield col if isinstance(col, str) else col.name

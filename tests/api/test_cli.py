@@ -1,0 +1,49 @@
+"""`kqa` as a user runs it: a real process, exit codes, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def kqa(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_unbuilt_index_is_one_clear_line(tmp_path: Path) -> None:
+    r = kqa("ask", "Pod 是什么", "--index", str(tmp_path / "none"))
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1].startswith("kqa: ")
+    assert "run kqa ingest" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_corpus_folder(tmp_path: Path) -> None:
+    r = kqa("ingest", str(tmp_path / "nowhere"), "--index", str(tmp_path / "idx"))
+    assert r.returncode == 1 and "corpus folder not found" in r.stderr
+
+
+def test_search_and_ask_json(built: Settings) -> None:
+    r = kqa("search", "Cgroups 限制 CPU", "-k", "2", "--json", "--index", str(built.index_dir))
+    assert r.returncode == 0, r.stderr
+    hits = json.loads(r.stdout)
+    assert len(hits) == 2 and hits[0]["source"] == "06-cgroups.md"
+    r = kqa("ask", "Cgroups 怎么限制 CPU", "--json", "--index", str(built.index_dir))
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert body["citations"] and all(c["quote"] in c["text"] for c in body["citations"])
+
+
+def test_ingest_unchanged_reports_up_to_date(built: Settings) -> None:
+    r = kqa("ingest", str(built.corpus_dir), "--index", str(built.index_dir))
+    assert r.returncode == 0, r.stderr
+    assert "index up to date" in r.stdout
+
+
+def test_usage_error_exits_2() -> None:
+    assert kqa("frobnicate").returncode == 2

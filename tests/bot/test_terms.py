@@ -1,0 +1,26 @@
+from bot.terms import expand, glossary_hits, normalize, query_terms, tokens
+
+
+def test_identifiers_stay_whole_and_latin_is_lowercased() -> None:
+    toks = tokens("kube-apiserver 读取 /proc/meminfo，clone() 传入 CLONE_NEWPID 创建 StatefulSet")
+    for whole in ("kube-apiserver", "/proc/meminfo", "clone_newpid", "statefulset"):
+        assert whole in toks
+    assert "apiserver" in toks and "meminfo" in toks  # parts too, so either spelling matches
+
+
+def test_chinese_is_segmented_and_stopwords_dropped() -> None:
+    toks = tokens("为什么容器里只能跑一个进程")
+    assert "容器" in toks and "进程" in toks
+    assert "为什么" not in toks and "的" not in toks
+
+
+def test_normalisation_full_width_and_k8s() -> None:
+    assert normalize("Ｋ８Ｓ里的ＰＯＤ") == "kubernetes里的pod"
+    assert "kubernetes" in tokens("k8s 集群")
+
+
+def test_glossary_expands_both_ways() -> None:
+    assert "taint" in expand(["污点"]) and "污点" in expand(["taint"])
+    assert "statefulset" in expand(glossary_hits("有状态应用怎么部署"))
+    base, extra = query_terms("how do taints work")
+    assert "污点" in extra

@@ -1,0 +1,54 @@
+"""Shared fixtures: the real embedding model (loaded once per session) and a real Chroma
+index of the small fixture corpus, built once into a temp folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from bot.service import Bot  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from index.build import build_index  # noqa: E402
+from index.embed import Embedder, EmbedOptions  # noqa: E402
+from index.store import Store  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CORPUS = FIXTURES / "corpus"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+K8S_DOCS = SHARED / "k8s-docs-zh"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder(EmbedOptions())
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Settings:
+    """Settings pointing at a real Chroma index of a copy of the fixture corpus."""
+    root = tmp_path_factory.mktemp("built")
+    corpus = root / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = Settings(corpus_dir=corpus, index_dir=root / "index")
+    build_index(corpus, Store(settings.store_options()), embedder, settings.chunking, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def bot(built: Settings, embedder: Embedder) -> Bot:
+    b = Bot.open(built)
+    b.embedder = embedder
+    b.retriever.embedder = embedder
+    return b
+
+
+def copy_corpus(dest: Path) -> Path:
+    shutil.copytree(CORPUS, dest)
+    return dest

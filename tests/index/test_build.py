@@ -1,0 +1,107 @@
+"""Ingest with the real model into a real (embedded) Chroma in a temp folder."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings
+from corpus.chunk import ChunkOptions
+from index.build import build_index
+from index.embed import Embedder
+from index.store import IndexNotBuilt, ModelMismatch, Store, StoreOptions
+from tests.conftest import CORPUS, copy_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _build(corpus: Path, index: Path, embedder: Embedder):  # noqa: ANN202
+    return build_index(corpus, Store(StoreOptions(path=index)), embedder, ChunkOptions(), progress=False)
+
+
+def test_chunks_land_in_chroma_with_their_metadata(built: Settings) -> None:
+    store = Store(built.store_options())
+    info = store.info()
+    assert info is not None and info.files == 5 and info.chunks > 5
+    assert info.model == "multilingual-e5-small" and info.dim == 384
+    rec = store.records(info.collection)
+    metas = {m["source"] for m in rec.metadatas}
+    assert metas == {"05-namespace.md", "06-cgroups.md", "network/37-service-dns.md", "scheduler.html", "storage.txt"}
+    corpus_text = {p.relative_to(built.corpus_dir).as_posix(): p for p in built.corpus_dir.rglob("*")}
+    assert corpus_text
+    for text, meta in zip(rec.texts, rec.metadatas):
+        assert {"source", "title", "lecture", "section", "start", "end", "hash", "file_hash"} <= set(meta)
+        assert meta["end"] - meta["start"] == len(text)
+
+
+def test_reingest_embeds_only_what_changed(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = copy_corpus(tmp_path / "corpus")
+    index = tmp_path / "index"
+    first = _build(corpus, index, embedder)
+    assert first.embedded_chunks == first.chunks and len(first.embedded_files) == 5
+
+    again = _build(corpus, index, embedder)
+    assert again.unchanged and again.embedded_chunks == 0 and again.chunks == first.chunks
+
+    (corpus / "06-cgroups.md").write_text((corpus / "06-cgroups.md").read_text() + "\n\n## 新增\n\n内存子系统限制容器能用的内存总量。\n")
+    (corpus / "storage.txt").unlink()
+    edited = _build(corpus, index, embedder)
+    assert edited.embedded_files == ["06-cgroups.md"]
+    assert edited.removed_files == ["storage.txt"]
+    store = Store(StoreOptions(path=index))
+    sources = {m["source"] for m in store.records(store.info().collection).metadatas}
+    assert "storage.txt" not in sources
+    # the old collection is gone: one published collection remains
+    assert [n for n in store._names() if n.startswith("kqa-chunks-")] == [store.info().collection]
+
+
+def test_query_with_another_model_is_refused(built: Settings) -> None:
+    store = Store(built.store_options())
+    with pytest.raises(ModelMismatch, match="index built with 'multilingual-e5-small'"):
+        store.require("some/other-model")
+
+
+def test_empty_store_says_run_ingest(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotBuilt, match="run kqa ingest"):
+        Store(StoreOptions(path=tmp_path / "empty")).require("multilingual-e5-small")
+
+
+def test_interrupted_ingest_leaves_the_previous_index_answering(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = copy_corpus(tmp_path / "corpus")
+    index = tmp_path / "index"
+    _build(corpus, index, embedder)
+    before = Store(StoreOptions(path=index)).info()
+
+    # Enough new text that embedding takes a while, then kill -9 mid-way.
+    for i in range(120):
+        (corpus / f"extra-{i:03d}.md").write_text(
+            f"# 补充 {i}\n\n" + "".join(f"第{i}篇第{j}句：控制器不断对比期望状态与实际状态。" for j in range(40)))
+    env = {**os.environ, "KQA_INDEX_DIR": str(index), "KQA_EMBED_BATCH_SIZE": "4"}
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "ingest", str(corpus), "--progress"],
+                            cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    seen = b""
+    deadline = time.monotonic() + 120
+    while b"embedding:" not in seen or b"chunk/s" not in seen:
+        assert time.monotonic() < deadline, seen[-500:]
+        seen += os.read(proc.stderr.fileno(), 4096)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+
+    store = Store(StoreOptions(path=index))
+    assert store.info() == before  # the pointer never moved
+    settings = Settings(corpus_dir=corpus, index_dir=index)
+    from bot.service import Bot
+
+    bot = Bot.open(settings)
+    bot.embedder = bot.retriever.embedder = embedder
+    assert bot.search("Cgroups 怎么限制 CPU", k=3)[0].chunk.source == "06-cgroups.md"
+
+    # The next ingest finishes the job and removes the half-built collection.
+    report = _build(corpus, index, embedder)
+    assert report.files == 125
+    assert [n for n in store._names() if n.startswith("kqa-chunks-")] == [store.info().collection]
