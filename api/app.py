@@ -105,7 +105,7 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
     warmup = Warmup(bot)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
+    async def lifespan(app: FastAPI):
         warmup.thread.start()
         yield
 

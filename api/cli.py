@@ -93,10 +93,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kqa", description="Questions about 《深入剖析Kubernetes》, answered with citations.")
+    p = argparse.ArgumentParser(prog="kqa", description="Questions about 《深入剖析Kubernetes》, with citations.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def add(name: str, fn, help: str) -> argparse.ArgumentParser:  # noqa: ANN001
+    def add(name: str, fn, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help)
         sp.add_argument("--index", help="index folder (default: KQA_INDEX_DIR or index/store)")
         sp.set_defaults(fn=fn)

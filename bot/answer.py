@@ -26,11 +26,9 @@ class AnswerOptions(BaseModel):
     passages: int = Field(4, ge=1, le=20, description="Top passages that sentences are drawn from.")
     max_sentences: int = Field(4, ge=1, le=10, description="Most sentences in an answer.")
     max_chars: int = Field(400, ge=50, description="Answer length budget in characters.")
-    min_dense: float = Field(0.85, description="Refuse below this cosine similarity of the best passage.")
+    min_dense: float = Field(0.865, description="Refuse below this cosine similarity of the best passage.")
     min_margin: float = Field(0.01, description="Refuse when the best passage stands less than this above "
                                                 "the corpus background (cosine).")
-    min_coverage: float = Field(0.1, description="Refuse below this idf-weighted share of the question's "
-                                                 "terms found in the best passages.")
     refusal_citations: int = Field(3, ge=0, le=10, description="Closest passages shown with a refusal.")
 
 
@@ -107,8 +105,7 @@ def answer(question: str, retriever: Retriever, options: AnswerOptions, top_k: i
 
 def refuse(sig: Signals, options: AnswerOptions) -> bool:
     """The calibrated rule (README, "Refusal"): any one weak signal is enough."""
-    return bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < options.min_dense \
-        or sig.coverage < options.min_coverage
+    return bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < options.min_dense
 
 
 def _candidates(hit: Hit) -> list[tuple[int, str]]:
@@ -180,7 +177,7 @@ def _cite(n: int, hit: Hit, quote: str) -> Citation:
 def _join(parts: list[str]) -> str:
     out = ""
     for part in parts:
-        out += part if not out or is_chinese(out[-8:]) and is_chinese(part[:4]) else " " + part
+        out += part if not out or (is_chinese(out[-8:]) and is_chinese(part[:4])) else " " + part
     return out
 
 

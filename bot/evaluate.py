@@ -101,7 +101,7 @@ def run(questions: list[Question], search: Callable[[str], list[Hit]],
     return rows
 
 
-def evaluate(settings, questions: list[Question], progress: bool = True) -> dict:  # noqa: ANN001
+def evaluate(settings, questions: list[Question], progress: bool = True) -> dict:
     from bot.service import Bot
 
     bot = Bot.open(settings)

@@ -31,6 +31,9 @@ class RetrievalOptions(BaseModel):
     expansion_weight: float = Field(0.5, ge=0, le=1, description="BM25 weight of glossary equivalents.")
     expand_dense: bool = Field(True, description="Append glossary equivalents to the dense query of a question "
                                                  "with no Chinese in it (measured: helps English, hurts Chinese).")
+    doc_weight: float = Field(
+        0.3, ge=0, description="Weight of a whole-file dense ranking (the mean of a file's passage vectors) "
+        "in the fusion: favours files that are about the question as a whole.")
     refresh_s: float = Field(2.0, ge=0, description="How often to look for a newly published index.")
 
 
@@ -63,17 +66,26 @@ class Snapshot:
     vocab: dict[str, int]
     idf: dict[str, float]
     long_terms: list[str]  # Latin terms of 6+ characters, for typo-tolerant lookups
+    doc_of: np.ndarray  # chunk position -> file number
+    doc_vectors: np.ndarray  # one normalised mean vector per file
 
     @classmethod
     def load(cls, store: Store, info: IndexInfo) -> Snapshot:
         rec = store.records(info.collection, embeddings=True)
-        chunks = [Chunk.from_record(i, t, m) for i, t, m in zip(rec.ids, rec.texts, rec.metadatas)]
+        chunks = [Chunk.from_record(i, t, m) for i, t, m in zip(rec.ids, rec.texts, rec.metadatas, strict=True)]
         bm25 = bm25s.BM25()
         corpus_tokens = [tokens(c.headed_text) or ["\u0000"] for c in chunks]
         bm25.index(corpus_tokens, show_progress=False)
         df = Counter(t for toks in corpus_tokens for t in set(toks))
         idf = {t: math.log(1 + (len(chunks) - n + 0.5) / (n + 0.5)) for t, n in df.items()}
+        vectors = np.asarray(rec.embeddings, dtype=np.float32).reshape(len(chunks), -1)
+        files = {src: i for i, src in enumerate(dict.fromkeys(c.source for c in chunks))}
+        doc_of = np.array([files[c.source] for c in chunks], dtype=np.int32)
+        doc_vectors = np.zeros((len(files), vectors.shape[1] if len(chunks) else 0), dtype=np.float32)
+        np.add.at(doc_vectors, doc_of, vectors)
+        doc_vectors /= np.linalg.norm(doc_vectors, axis=1, keepdims=True) + 1e-9
         return cls(
+            doc_of=doc_of, doc_vectors=doc_vectors,
             info=info, chunks=chunks, position={c.id: i for i, c in enumerate(chunks)},
             vectors=np.asarray(rec.embeddings, dtype=np.float32).reshape(len(chunks), -1),
             bm25=bm25, vocab=bm25.vocab_dict, idf=idf,
@@ -128,6 +140,11 @@ class Retriever:
         sparse_rank = [int(i) for i in np.argsort(-sparse_scores)[:n] if sparse_scores[i] > 0]
 
         fused: dict[int, float] = {}
+        if self.options.doc_weight and len(snap.doc_vectors):
+            doc_rank = np.empty(len(snap.doc_vectors), dtype=np.int32)
+            doc_rank[np.argsort(-(snap.doc_vectors @ qvec))] = np.arange(len(snap.doc_vectors))
+            for idx in set(dense_rank) | set(sparse_rank):
+                fused[idx] = self.options.doc_weight / (self.options.rrf_k + doc_rank[snap.doc_of[idx]] + 1)
         for weight, ranking in ((self.options.dense_weight, dense_rank), (self.options.sparse_weight, sparse_rank)):
             for r, idx in enumerate(ranking):
                 fused[idx] = fused.get(idx, 0.0) + weight / (self.options.rrf_k + r + 1)

@@ -24,7 +24,7 @@ PART_SPLIT = re.compile(r"[./:+#_-]+")
 
 
 @cache
-def _jieba():  # noqa: ANN202 - the jieba module, initialised once with our glossary words
+def _jieba():
     import jieba
 
     jieba.setLogLevel(logging.WARNING)

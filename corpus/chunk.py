@@ -25,8 +25,8 @@ SENTENCE_END = re.compile(r"[。！？；…]+[”’」』）)\]]*[ \t]*|[.!?;]
 
 
 class ChunkOptions(BaseModel):
-    size: int = Field(420, ge=50, description="Target chunk length in characters.")
-    overlap: int = Field(80, ge=0, description="Characters carried over between neighbouring chunks.")
+    size: int = Field(600, ge=50, description="Target chunk length in characters.")
+    overlap: int = Field(120, ge=0, description="Characters carried over between neighbouring chunks.")
     max_size: int = Field(1500, ge=100, description="Hard limit; longer code blocks or sentences are cut.")
 
 

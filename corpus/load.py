@@ -42,7 +42,8 @@ def read_documents(root: Path) -> Iterator[Document]:
         raise CorpusNotFound(f"corpus folder not found: {root}")
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
         rel = path.relative_to(root).as_posix()
-        if any(part.startswith(".") for part in Path(rel).parts):
+        # Hidden files, and READMEs that describe a folder rather than teach anything.
+        if any(part.startswith(".") for part in Path(rel).parts) or path.stem.lower() == "readme":
             continue
         doc = read_document(path, rel)
         if doc is not None:
@@ -146,8 +147,8 @@ def _link_label(match: re.Match) -> str:
 class _TextExtractor(HTMLParser):
     """HTML → Markdown-ish text: headings become `#` lines, <pre> becomes a fence."""
 
-    BLOCKS = {"p", "div", "li", "tr", "br", "section", "article", "table", "ul", "ol", "blockquote"}
-    SKIP = {"script", "style", "template", "noscript", "head"}
+    BLOCKS = frozenset({"p", "div", "li", "tr", "br", "section", "article", "table", "ul", "ol", "blockquote"})
+    SKIP = frozenset({"script", "style", "template", "noscript", "head"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

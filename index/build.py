@@ -91,7 +91,9 @@ def build_index(
         _embed_into(store, staging, embedder, new_chunks, progress)
         report.chunks += len(new_chunks)
         report.embedded_chunks = len(new_chunks)
-        store.publish(staging, embedder.identity, embedder.dim, report.chunks, report.files)
+        # Only ask the model for its size when it ran: loading it costs seconds.
+        dim = embedder.dim if new_chunks or not info else info.dim
+        store.publish(staging, embedder.identity, dim, report.chunks, report.files)
     except BaseException:
         # Interrupted or failed: the published index is untouched; drop the half-built copy.
         try:

@@ -85,9 +85,9 @@ def read_q4_model(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         (name_len,) = r.take("H")
         name = data[r.pos : r.pos + name_len].decode()
         r.skip(name_len)
-        dtype, count, offset, length = r.take("BIQQ")
+        _dtype, count, offset, length = r.take("BIQQ")
         raw = data[offset : offset + length]
-        if name.endswith(".w") and name.split(".")[1] in {"q", "k", "v", "ao", "fi", "fo"} or name == "emb.word":
+        if (name.endswith(".w") and name.split(".")[1] in {"q", "k", "v", "ao", "fi", "fo"}) or name == "emb.word":
             tensors[name] = _dequantize_q4(raw, count)
         else:
             tensors[name] = np.frombuffer(raw, dtype=np.float32, count=count).copy()

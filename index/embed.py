@@ -39,7 +39,7 @@ class Embedder(Embeddings):
         self.options = options
 
     @cached_property
-    def model(self):  # noqa: ANN201 - SentenceTransformer, imported lazily (8 s of torch import)
+    def model(self):
         for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
             os.environ.setdefault(var, "1")
         import torch

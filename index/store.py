@@ -70,7 +70,7 @@ class Records:
     embeddings: list[Any] | None = None
 
 
-def _client(options: StoreOptions):  # noqa: ANN202 - chromadb's ClientAPI
+def _client(options: StoreOptions):
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -91,7 +91,7 @@ class Store:
         self._client = None
 
     @property
-    def client(self):  # noqa: ANN201
+    def client(self):
         if self._client is None:
             try:
                 self._client = _client(self.options)
@@ -103,7 +103,7 @@ class Store:
     def where(self) -> str:
         return self.options.url or str(self.options.path)
 
-    def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+    def _call(self, fn, *args, **kwargs):
         """Run a Chroma call; a dead server becomes StoreUnavailable, not a stack trace."""
         try:
             return fn(*args, **kwargs)
@@ -116,7 +116,7 @@ class Store:
                 raise StoreUnavailable(f"Chroma at {self.where}: {exc.__class__.__name__}") from exc
             raise
 
-    def _meta(self):  # noqa: ANN202
+    def _meta(self):
         return self._call(self.client.get_or_create_collection, META, embedding_function=None)
 
     def info(self) -> IndexInfo | None:

@@ -44,7 +44,9 @@ def test_english_question_over_chinese_text_is_answered(bot: Bot) -> None:
     assert all(c.quote in c.text for c in ans.citations)
 
 
-@pytest.mark.parametrize("question", ["红烧肉怎么做才不腻", "Pod spec 里 autoHeal 字段怎么配", "kubectl teleport 怎么用"])
+@pytest.mark.parametrize(
+    "question", ["红烧肉怎么做才不腻", "Pod spec 里 autoHeal 字段怎么配", "kubectl teleport 怎么用"]
+)
 def test_unrelated_or_made_up_is_refused_with_closest_passages(bot: Bot, question: str) -> None:
     ans = bot.ask(question)
     assert ans.refused

@@ -22,5 +22,5 @@ def test_normalisation_full_width_and_k8s() -> None:
 def test_glossary_expands_both_ways() -> None:
     assert "taint" in expand(["污点"]) and "污点" in expand(["taint"])
     assert "statefulset" in expand(glossary_hits("有状态应用怎么部署"))
-    base, extra = query_terms("how do taints work")
+    _, extra = query_terms("how do taints work")
     assert "污点" in extra
