@@ -1,30 +1,51 @@
-"""The HTTP door: FastAPI over one Bot. Errors become application/problem+json here and
-nowhere else; unknown errors are logged and answered with a generic 500."""
+"""The HTTP door: FastAPI over one Assistant (the Bot with a memory). Thin: each route checks
+its request, runs the answer in a worker thread under a time limit, and shapes the result.
+
+Errors become application/problem+json in `api.problems` and nowhere else; access rules are
+in `api.access`; request ids, the access log and /metrics in `api.observe`; SSE in `api.stream`.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.errors import KqaError
+from api import problems, slack, stream, widget
+from api.access import BodyLimit, Cors, Gate
+from api.observe import Metrics, Observe, configure_logging, install_log_context
+from bot.assistant import Assistant
+from bot.errors import AnswerTimeout, KqaError
 from bot.service import Bot
 from bot.settings import Settings
 
 log = logging.getLogger("kqa.api")
-PROBLEM = "application/problem+json"
+T = TypeVar("T")
 
 
 class AskRequest(BaseModel):
     question: str = Field(description="The reader's question, Chinese or English.")
     top_k: int | None = Field(None, description="Passages to draw the answer from (1-20).")
+
+
+class ChatRequest(BaseModel):
+    conversation_id: str | None = Field(None, max_length=64, description="Leave out to start a conversation.")
+    message: str = Field(description="The reader's message; follow-ups may refer back (它, 那个, this, that).")
+
+
+class FeedbackRequest(BaseModel):
+    answer_id: str = Field(max_length=64, description="The `answer_id` of an answer.")
+    rating: Literal["up", "down"]
+    comment: str | None = Field(None, max_length=2000, description="What was wrong or missing.")
 
 
 class CitationOut(BaseModel):
@@ -40,12 +61,22 @@ class CitationOut(BaseModel):
 
 
 class AskResponse(BaseModel):
+    answer_id: str = Field(description="Opaque and unique; send it with feedback.")
     question: str
     answer: str
     refused: bool
     citations: list[CitationOut]
     took_ms: float
     confidence: dict[str, float] = Field(description="dense, fused and coverage scores of the evidence.")
+
+
+class ChatResponse(AskResponse):
+    conversation_id: str
+    context_terms: list[str] = Field(description="Key terms carried from earlier turns into retrieval.")
+
+
+class FeedbackResponse(BaseModel):
+    status: Literal["recorded"]
 
 
 class SearchResult(BaseModel):
@@ -61,14 +92,26 @@ class SearchResponse(BaseModel):
     results: list[SearchResult]
 
 
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": Problem, "content": {problems.PROBLEM: {}}} for code in codes}
+
+
+SSE_DOC = {"content": {stream.EVENT_STREAM: {"schema": {"type": "string"}}},
+           "description": "JSON, or Server-Sent Events with `Accept: text/event-stream` "
+                          "(citations, delta..., done; or error)."}
+
+
 class NotReady(KqaError):
     title = "kqa is starting up"
     status = 503
-
-
-def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    public = True
 
 
 class Warmup:
@@ -101,8 +144,11 @@ class Warmup:
 
 
 def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
-    bot = bot or Bot.open(settings)
-    warmup = Warmup(bot)
+    install_log_context()
+    assistant = Assistant.open(settings, bot)
+    warmup = Warmup(assistant.bot)
+    metrics = Metrics(functools.partial(_index_size, warmup), assistant.cache)
+    timeout = settings.limits.answer_timeout_s
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -111,57 +157,100 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
 
     app = FastAPI(title="kqa", version="0.1.0", lifespan=lifespan,
                   description="Questions about 《深入剖析Kubernetes》, answered from the column with citations.")
-    app.state.bot = bot
-    app.state.warmup = warmup
+    app.state.bot, app.state.assistant, app.state.warmup, app.state.metrics = assistant.bot, assistant, warmup, metrics
+    problems.install(app)
 
-    @app.exception_handler(KqaError)
-    async def kqa_error(request: Request, exc: KqaError) -> JSONResponse:
-        headers = {"Retry-After": "5"} if exc.status == 503 else None
-        return problem(exc.status, exc.title, str(exc) or exc.title, headers)
+    async def run(fn: Callable[..., T], *args: Any) -> T:
+        """`fn` in a worker thread, after the warm-up, within the answer time limit."""
+        def call() -> T:
+            warmup.require()
+            return fn(*args)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(422, "request not valid", _explain(exc.errors()))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal error", "something went wrong on our side; it has been logged")
+        try:
+            with anyio.fail_after(timeout):
+                return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        except TimeoutError:
+            raise AnswerTimeout(f"no answer within {timeout:g} s; try again shortly") from None
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
-    def readyz() -> dict[str, Any]:
-        ready = warmup.require()
-        info = ready.store.require(ready.embedder.identity)
-        return {"status": "ready", "model": info.model, "chunks": info.chunks, "files": info.files}
+    @app.get("/readyz", tags=["ops"], responses=_problems(503))
+    async def readyz() -> dict[str, Any]:
+        def ready() -> dict[str, Any]:
+            info = assistant.bot.store.require(assistant.bot.embedder.identity)
+            return {"status": "ready", "model": info.model, "chunks": info.chunks, "files": info.files}
+        return await run(ready)
 
-    @app.post("/v1/ask", response_model=AskResponse, tags=["questions"])
-    def ask(body: AskRequest) -> dict[str, Any]:
-        return warmup.require().ask(body.question, top_k=body.top_k).to_dict()
+    @app.get("/metrics", tags=["ops"], response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}})
+    async def prometheus() -> Response:
+        data = await anyio.to_thread.run_sync(generate_latest, metrics.registry)
+        return Response(data, media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/search", response_model=SearchResponse, tags=["questions"])
-    def search(q: str = Query(description="The question or keywords."),
-               k: int = Query(10, description="Results to return (1-20).")) -> dict[str, Any]:
-        hits = warmup.require().search(q, k=k)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(Gate(settings, metrics.rate_limited.inc))],
+                   responses=_problems(400, 401, 413, 422, 429, 503))
+
+    @v1.post("/ask", response_model=AskResponse, tags=["questions"], responses={200: SSE_DOC})
+    async def ask(body: AskRequest, request: Request) -> Any:
+        if stream.wanted(request):
+            await run(assistant.check_ask, body.question, body.top_k)
+            return stream.respond(lambda: run(assistant.ask, body.question, body.top_k), metrics.answered("ask"))
+        reply = await run(assistant.ask, body.question, body.top_k)
+        metrics.answered("ask")(reply)
+        return reply.to_dict()
+
+    @v1.post("/chat", response_model=ChatResponse, tags=["questions"], responses={200: SSE_DOC, **_problems(404)})
+    async def chat(body: ChatRequest, request: Request) -> Any:
+        if stream.wanted(request):
+            await run(assistant.check_chat, body.message, body.conversation_id)
+            return stream.respond(lambda: run(assistant.chat, body.message, body.conversation_id),
+                                  metrics.answered("chat"))
+        reply = await run(assistant.chat, body.message, body.conversation_id)
+        metrics.answered("chat")(reply)
+        return reply.to_dict()
+
+    @v1.post("/feedback", status_code=201, response_model=FeedbackResponse, tags=["questions"],
+             responses=_problems(404))
+    async def feedback(body: FeedbackRequest) -> dict[str, str]:
+        await anyio.to_thread.run_sync(assistant.feedback, body.answer_id, body.rating, body.comment)
+        metrics.feedback.labels(body.rating).inc()
+        return {"status": "recorded"}
+
+    @v1.get("/search", response_model=SearchResponse, tags=["questions"])
+    async def search(q: str = Query(description="The question or keywords."),
+                     k: int = Query(10, description="Results to return (1-20).")) -> dict[str, Any]:
+        hits = await run(assistant.bot.search, q, k)
         return {"results": [
             {"source": h.chunk.source, "title": h.chunk.title, "lecture": h.chunk.lecture,
              "section": h.chunk.section, "text": h.chunk.text, "score": round(h.score, 5)} for h in hits
         ]}
 
+    app.include_router(v1)
+    app.include_router(widget.router)
+    slack.mount(app, assistant, settings, ready=warmup.require)
+
+    # Outermost last: Observe (request id, log, metrics, crash → 500) › CORS › body limit › routes.
+    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(Cors, origins=settings.access.cors_origins)
+    app.add_middleware(Observe, metrics=metrics)
     return app
 
 
-def _explain(errors: list[dict]) -> str:
-    """Pydantic's error list → one sentence a person understands."""
-    parts = []
-    for err in errors:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
-        parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
+def app_from_env() -> FastAPI:
+    """For `uvicorn --factory api.app:app_from_env` (each of several workers): settings from the
+    environment, JSON logs like `kqa serve`."""
+    configure_logging()
+    return create_app(Settings())
+
+
+def _index_size(warmup: Warmup) -> dict[str, float] | None:
+    """The published index's size for /metrics, once loaded; nothing while the store is away."""
+    if not warmup.done.is_set() or warmup.error is not None:
+        return None
+    try:
+        info = warmup.bot.retriever.snapshot().info
+    except KqaError:
+        return None
+    return {"chunks": info.chunks, "files": info.files, "built_timestamp_seconds": info.built_at}

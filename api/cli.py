@@ -1,4 +1,4 @@
-"""`kqa`: ingest, search, ask, serve, eval. Thin: every command calls the same Bot as HTTP.
+"""`kqa`: ingest, search, ask, serve, eval, report. Thin: every command calls the same Bot as HTTP.
 
 Errors from kqa's family print one line and exit 1; usage errors exit 2 (argparse).
 """
@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,6 +18,7 @@ for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY", 
     os.environ.setdefault(_var, "1" if _var != "TOKENIZERS_PARALLELISM" else "false")
 
 from bot.errors import KqaError  # noqa: E402
+from bot.history import Asked, History, Report  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
 
@@ -76,12 +78,59 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.observe import configure_logging
 
     settings = _settings(args)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    configure_logging()
+    forwarded = settings.access.forwarded_allow_ips
+    options = {"host": host, "port": port, "log_config": None, "access_log": False,
+               "proxy_headers": bool(forwarded), "forwarded_allow_ips": forwarded}
+    if args.workers > 1:
+        if args.index:
+            os.environ["KQA_INDEX_DIR"] = str(Path(args.index))  # the workers read their settings anew
+        uvicorn.run("api.app:app_from_env", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    path = settings.history_path()
+    if not path.exists():
+        print(f"no questions recorded yet ({path} does not exist)")
+        return 0
+    report = History(path, settings.history).report(limit=args.limit, since_s=args.days * 86400 if args.days else None)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(render_report(report, args.days))
+    return 0
+
+
+def render_report(report: Report, days: float | None) -> str:
+    span = f"the last {days:g} days" if days else "all time"
+    lines = [f"{report.questions} answers given ({span}), {report.refused} refused; "
+             f"feedback: {report.up} up, {report.down} down", ""]
+
+    def section(title: str, rows: list[Asked], count: Callable[[Asked], str]) -> None:
+        lines.append(title)
+        for r in rows:
+            context = f"  [+ {', '.join(r.context)}]" if r.context else ""  # what a follow-up carried
+            lines.append(f"  {count(r)}  {r.question}{context}")
+            lines.extend(f"          “{c}”" for c in r.comments)
+        if not rows:
+            lines.append("  (none)")
+        lines.append("")
+
+    section("Most asked", report.most_asked,
+            lambda r: f"{r.count:>4}×" + (f" ({r.refused} refused)" if r.refused else ""))
+    section("Refused (the column does not cover them: candidates for the FAQ)", report.most_refused,
+            lambda r: f"{r.count:>4}×")
+    section("Downvoted", report.downvoted, lambda r: f"{r.down:>4}↓ {r.up}↑")
+    return "\n".join(lines).rstrip()
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -90,6 +139,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = evaluate(_settings(args), load_questions(Path(args.questions)), progress=not args.json)
     print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else render(report))
     return 0
+
+
+def cmd_slack(args: argparse.Namespace) -> int:
+    from api.slack_cli import run_socket_mode
+
+    return run_socket_mode(_settings(args))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -115,9 +170,18 @@ def parser() -> argparse.ArgumentParser:
     sp = add("serve", cmd_serve, "serve the HTTP API")
     sp.add_argument("--host")
     sp.add_argument("--port", type=int)
+    sp.add_argument("--workers", type=int, default=1,
+                    help="worker processes (more than 1 wants a Chroma server: KQA_CHROMA_URL)")
     sp = add("eval", cmd_eval, "measure retrieval and refusal on a question set")
     sp.add_argument("questions", help="JSONL: {id, q, lang, gold, kind}")
     sp.add_argument("--json", action="store_true")
+    sp = add("report", cmd_report, "most asked, refused and downvoted questions (from the HTTP service's log)")
+    sp.add_argument("--limit", type=int, default=10, help="rows per section (default 10)")
+    sp.add_argument("--days", type=float, help="only the last DAYS days (default: all)")
+    sp.add_argument("--json", action="store_true")
+    sp = add("slack", cmd_slack, "answer in Slack over Socket Mode (no public URL needed)")
+    sp.add_argument("--socket", action="store_true", required=True,
+                    help="connect out to Slack over Socket Mode (KQA_SLACK__BOT_TOKEN, KQA_SLACK__APP_TOKEN)")
     return p
 
 

@@ -77,7 +77,7 @@ def answer(question: str, retriever: Retriever, options: AnswerOptions, top_k: i
     hits = found.hits
     snap = retriever.snapshot()
     sig = signals(snap, question, found)
-    confidence = {**sig.as_dict(), "fused": round(hits[0].score, 5) if hits else 0.0}
+    confidence = {**sig.as_dict(), "fused": round(float(hits[0].score), 5) if hits else 0.0}
     if not hits or refuse(sig, options):
         return Answer(
             question=question, answer=_refusal_text(question), refused=True,
@@ -154,7 +154,12 @@ def _choose(snap: Snapshot, hits: list[Hit], base: list[str], extra: list[str], 
             continue
         chosen.append(s)
         used += len(s.text)
-    return sorted(chosen, key=lambda s: (s.hit_rank, s.start))
+    # Reading order: files in order of their best passage, and within a file, by position.
+    by_rank = {h.rank: h.chunk for h in hits}
+    file_order: dict[str, int] = {}
+    for s in sorted(chosen, key=lambda s: s.hit_rank):
+        file_order.setdefault(by_rank[s.hit_rank].source, len(file_order))
+    return sorted(chosen, key=lambda s: (file_order[by_rank[s.hit_rank].source], by_rank[s.hit_rank].start + s.start))
 
 
 def _similar(a: str, b: str) -> bool:

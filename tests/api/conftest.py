@@ -2,13 +2,16 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from bot.service import Bot
+from bot.settings import LimitOptions, Settings
 
 
 def free_port() -> int:
@@ -17,24 +20,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(bot: Bot) -> Iterator[str]:
-    """The real app under real uvicorn on a free loopback port."""
+@contextmanager
+def serving(app: FastAPI, ready: str = "/readyz", timeout: float = 60) -> Iterator[str]:
+    """`app` under real uvicorn on a free loopback port, in a thread; yields the base URL."""
     port = free_port()
-    config = uvicorn.Config(create_app(bot.settings, bot), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{base}{ready}", timeout=2).status_code == 200:
                 break
         except httpx.TransportError:
             pass
         assert time.monotonic() < deadline, "server did not become ready"
         time.sleep(0.1)
-    yield base
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield base
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+def open_settings(bot: Bot, data_dir, **changes) -> Settings:
+    """The test bot's settings with a private data dir and no rate limit, plus `changes`."""
+    return bot.settings.model_copy(update={"data_dir": data_dir, "limits": LimitOptions(rate_per_minute=0),
+                                           **changes})
+
+
+@pytest.fixture(scope="session")
+def served_settings(bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return open_settings(bot, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def server(bot: Bot, served_settings: Settings) -> Iterator[str]:
+    """The real app under real uvicorn on a free loopback port."""
+    with serving(create_app(served_settings, bot)) as base:
+        yield base

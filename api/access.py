@@ -1,0 +1,180 @@
+"""Who may call the API, how often, and with how much: optional API keys, a per-key (or
+per-address) rate limit, a request body limit, and CORS.
+
+- Keys (`KQA_API_KEYS`) come as `Authorization: Bearer KEY` or `X-API-Key: KEY` and are compared
+  in constant time against every configured key. Only /v1/* needs one: health, readiness,
+  metrics, the docs and the widget's files stay open.
+- The rate limit is a token bucket per key (per client address when no keys are set): `burst`
+  requests at once, refilled at `rate_per_minute`. Over it: 429 with `Retry-After`. Buckets
+  live in the process: N worker processes allow up to N times the rate.
+- Bodies over `max_body_bytes` get 413 before the app reads them (declared or streamed).
+- CORS: the API answers browsers from the configured origins; the widget's files (`/`,
+  `/widget.js`, `/static/*`) from any.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from fastapi import Request
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import problems
+from bot.errors import AccessDenied, BodyTooLarge, RateLimited
+from bot.settings import LimitOptions, Settings
+
+PUBLIC_FILES = ("/", "/widget.js")
+PUBLIC_PREFIX = "/static/"
+MAX_BUCKETS = 100_000
+
+
+def is_public_file(path: str) -> bool:
+    return path in PUBLIC_FILES or path.startswith(PUBLIC_PREFIX)
+
+
+class RateLimit:
+    """Token buckets by client identity."""
+
+    def __init__(self, options: LimitOptions, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = options.rate_per_minute / 60.0
+        self.burst = float(options.burst)
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, who: str) -> float:
+        """0 when allowed, else the seconds until the next request would be."""
+        if not self.rate:
+            return 0.0
+        now = self.clock()
+        with self._lock:
+            if len(self._buckets) > MAX_BUCKETS:
+                self._forget_full(now)
+            tokens, then = self._buckets.get(who, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[who] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[who] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+    def _forget_full(self, now: float) -> None:
+        """Drop buckets that have refilled (the same as no bucket); if that is not enough, the
+        least recently seen half, so memory stays bounded whatever the number of clients."""
+        full = [k for k, (t, then) in self._buckets.items() if t + (now - then) * self.rate >= self.burst]
+        for k in full:
+            del self._buckets[k]
+        if len(self._buckets) > MAX_BUCKETS // 2:
+            recent = sorted(self._buckets.items(), key=lambda kv: kv[1][1])[-(MAX_BUCKETS // 2):]
+            self._buckets = dict(recent)
+
+
+class Gate:
+    """The dependency every /v1 route has: the key check, then the rate limit. A wrong or
+    missing key counts against the client's address, so guessing keys is rate-limited too."""
+
+    def __init__(self, settings: Settings, on_limited: Callable[[], None] = lambda: None) -> None:
+        self.keys = [k.get_secret_value().encode() for k in settings.api_keys]
+        self.limit = RateLimit(settings.limits)
+        self.on_limited = on_limited
+
+    async def __call__(self, request: Request) -> None:
+        addr = "addr:" + (request.client.host if request.client else "unknown")
+        sent = _sent_key(request) if self.keys else b""
+        if not self.keys:
+            who = addr
+        elif self._known(sent):
+            who = "key:" + hashlib.sha256(sent).hexdigest()[:12]
+        else:
+            self._throttle(addr)
+            raise AccessDenied("send an API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
+        request.state.client = who
+        self._throttle(who)
+
+    def _known(self, sent: bytes) -> bool:
+        """Compared with every key whatever the outcome, so timing tells nothing about which matched."""
+        matched = False
+        for key in self.keys:
+            matched |= hmac.compare_digest(sent, key)
+        return bool(sent) and matched
+
+    def _throttle(self, who: str) -> None:
+        wait = self.limit.take(who)
+        if wait:
+            self.on_limited()
+            raise RateLimited(f"slow down: try again in {math.ceil(wait)} s", retry_after=math.ceil(wait))
+
+
+def _sent_key(request: Request) -> bytes:
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip().encode()
+    return request.headers.get("x-api-key", "").strip().encode()
+
+
+class BodyLimit:
+    """413 for bodies over the limit, whether declared in Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: disconnect notices for streaming responses
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        exc = BodyTooLarge(f"the request body is over the limit of {self.max_bytes} bytes")
+        await problems.send_problem(send, exc, [(b"connection", b"close")])
+
+
+class Cors:
+    """CORS for the API from the allowed origins; the widget's public files for any origin."""
+
+    HEADERS = ("Accept", "Authorization", "Content-Type", "Last-Event-ID", "X-API-Key", "X-Request-ID")
+    EXPOSE = ("Retry-After", "X-Request-ID")
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.api = CORSMiddleware(app, allow_origins=origins, allow_methods=["GET", "POST"],
+                                  allow_headers=self.HEADERS, expose_headers=self.EXPOSE, max_age=600)
+        self.files = CORSMiddleware(app, allow_origins=["*"], allow_methods=["GET", "HEAD"],
+                                    expose_headers=self.EXPOSE, max_age=600)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_public_file(scope["path"]):
+            await self.files(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)

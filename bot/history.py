@@ -1,0 +1,223 @@
+"""What was asked and what readers thought of it, in one SQLite file under the data dir:
+conversations and their turns (they expire, and keep only their last turns), the log of
+every answer given (question, refused, top score, answer id, time) and feedback on answers.
+
+SQLite in WAL mode with one connection per thread, so the API's worker threads and several
+worker processes on one host can share the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from bot.errors import AnswerNotFound, ConversationNotFound
+from bot.terms import normalize
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL, turns INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS conversations_updated ON conversations(updated);
+CREATE TABLE IF NOT EXISTS turns (
+    conversation_id TEXT NOT NULL, n INTEGER NOT NULL, message TEXT NOT NULL, terms TEXT NOT NULL,
+    answer_id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (conversation_id, n));
+CREATE TABLE IF NOT EXISTS questions (
+    answer_id TEXT PRIMARY KEY, question TEXT NOT NULL, asked TEXT NOT NULL, refused INTEGER NOT NULL,
+    top_score REAL NOT NULL, door TEXT NOT NULL, conversation_id TEXT, context_terms TEXT NOT NULL,
+    at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS questions_at ON questions(at);
+CREATE INDEX IF NOT EXISTS questions_asked ON questions(asked);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, answer_id TEXT NOT NULL, rating TEXT NOT NULL
+    CHECK (rating IN ('up', 'down')), comment TEXT, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id);
+"""
+TRAILING = re.compile(r"[\s?？!！.。~～]+$")
+PURGE_EVERY_S = 60.0
+
+
+class HistoryOptions(BaseModel):
+    path: Path | None = Field(None, description="SQLite file (default: <data_dir>/kqa.sqlite3).")
+    ttl_s: float = Field(86400.0, gt=0, description="A conversation idle this long is forgotten.")
+    max_turns: int = Field(50, ge=1, description="Turns kept per conversation; older ones are dropped.")
+    keep_days: float = Field(365.0, gt=0, description="Question log and feedback older than this are deleted.")
+
+
+@dataclass(frozen=True)
+class Asked:
+    question: str
+    count: int
+    refused: int = 0
+    up: int = 0
+    down: int = 0
+    comments: list[str] = field(default_factory=list)
+    context: list[str] = field(default_factory=list)  # terms a follow-up carried (one example)
+
+
+@dataclass(frozen=True)
+class Report:
+    since: float
+    questions: int
+    refused: int
+    up: int
+    down: int
+    most_asked: list[Asked]
+    most_refused: list[Asked]
+    downvoted: list[Asked]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def asked_form(question: str) -> str:
+    """The form questions are grouped by: NFKC, lower case, single spaces, no trailing ?!."""
+    return TRAILING.sub("", " ".join(normalize(question).split()))
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class History:
+    def __init__(self, path: Path, options: HistoryOptions, clock: Callable[[], float] = time.time) -> None:
+        self.path, self.options, self.clock = path, options, clock
+        self._local = threading.local()
+        self._purged = 0.0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db().executescript(SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # conversations
+
+    def last_terms(self, conversation_id: str) -> list[str]:
+        """Key terms of the conversation's last turn; ConversationNotFound if unknown or expired."""
+        row = self._db().execute("SELECT updated FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        if row is None or row[0] < self.clock() - self.options.ttl_s:
+            raise ConversationNotFound(f"no conversation {conversation_id!r}: it never existed or has expired "
+                                       "(start a new one by leaving out conversation_id)")
+        turn = self._db().execute(
+            "SELECT terms FROM turns WHERE conversation_id = ? ORDER BY n DESC LIMIT 1", (conversation_id,)
+        ).fetchone()
+        return json.loads(turn[0]) if turn else []
+
+    def add_turn(self, conversation_id: str | None, message: str, terms: list[str], answer_id: str,
+                 create: bool = False) -> str:
+        """Append a turn and return the conversation id. `conversation_id` None starts a new
+        conversation; `create` starts one under the given id when it is unknown or expired."""
+        now = self.clock()
+        self._purge(now)
+        with self._tx() as db:
+            if conversation_id is None:
+                conversation_id = new_id()
+                create = True
+            row = db.execute("SELECT turns, updated FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            if row is None or row[1] < now - self.options.ttl_s:
+                if not create:
+                    raise ConversationNotFound(f"no conversation {conversation_id!r}: it has expired")
+                db.execute("DELETE FROM turns WHERE conversation_id = ?", (conversation_id,))
+                db.execute("INSERT OR REPLACE INTO conversations (id, created, updated, turns) VALUES (?, ?, ?, 0)",
+                           (conversation_id, now, now))
+                row = (0, now)
+            n = row[0] + 1
+            db.execute("INSERT INTO turns (conversation_id, n, message, terms, answer_id, at) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (conversation_id, n, message, json.dumps(terms, ensure_ascii=False), answer_id, now))
+            db.execute("DELETE FROM turns WHERE conversation_id = ? AND n <= ?",
+                       (conversation_id, n - self.options.max_turns))
+            db.execute("UPDATE conversations SET updated = ?, turns = ? WHERE id = ?", (now, n, conversation_id))
+        return conversation_id
+
+    def turns(self, conversation_id: str) -> list[tuple[str, list[str]]]:
+        rows = self._db().execute(
+            "SELECT message, terms FROM turns WHERE conversation_id = ? ORDER BY n", (conversation_id,)).fetchall()
+        return [(m, json.loads(t)) for m, t in rows]
+
+    # the question log and feedback
+
+    def log(self, answer_id: str, question: str, refused: bool, top_score: float, door: str,
+            conversation_id: str | None = None, context_terms: list[str] | None = None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO questions (answer_id, question, asked, refused, top_score, door, conversation_id, "
+                "context_terms, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (answer_id, question, asked_form(question), int(refused), float(top_score), door, conversation_id,
+                 json.dumps(context_terms or [], ensure_ascii=False), self.clock()),
+            )
+
+    def add_feedback(self, answer_id: str, rating: str, comment: str | None) -> None:
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM questions WHERE answer_id = ?", (answer_id,)).fetchone() is None:
+                raise AnswerNotFound(f"no answer {answer_id!r} was given (or it is too old to rate)")
+            db.execute("INSERT INTO feedback (answer_id, rating, comment, at) VALUES (?, ?, ?, ?)",
+                       (answer_id, rating, comment or None, self.clock()))
+
+    def report(self, limit: int = 10, since_s: float | None = None) -> Report:
+        since = self.clock() - since_s if since_s else 0.0
+        db = self._db()
+        totals = db.execute("SELECT COUNT(*), COALESCE(SUM(refused), 0) FROM questions WHERE at >= ?",
+                            (since,)).fetchone()
+        votes = dict(db.execute("SELECT rating, COUNT(*) FROM feedback WHERE at >= ? GROUP BY rating",
+                                (since,)).fetchall())
+        grouped = (
+            "SELECT MAX(question), COUNT(*), SUM(refused), MAX(context_terms) FROM questions WHERE at >= ? {where} "
+            "GROUP BY asked ORDER BY {order} LIMIT ?"
+        )
+        most = db.execute(grouped.format(where="", order="COUNT(*) DESC, MAX(at) DESC"), (since, limit)).fetchall()
+        refused = db.execute(grouped.format(where="AND refused = 1", order="COUNT(*) DESC, MAX(at) DESC"),
+                             (since, limit)).fetchall()
+        down = db.execute(
+            "SELECT MAX(q.question), COUNT(DISTINCT q.answer_id), SUM(f.rating = 'up'), SUM(f.rating = 'down'), "
+            "GROUP_CONCAT(f.comment, char(31)), MAX(q.context_terms) "
+            "FROM feedback f JOIN questions q ON q.answer_id = f.answer_id "
+            "WHERE f.at >= ? GROUP BY q.asked HAVING SUM(f.rating = 'down') > 0 "
+            "ORDER BY SUM(f.rating = 'down') DESC, MAX(f.at) DESC LIMIT ?", (since, limit)).fetchall()
+        return Report(
+            since=since, questions=totals[0], refused=totals[1], up=votes.get("up", 0), down=votes.get("down", 0),
+            most_asked=[Asked(q, n, r, context=json.loads(ctx)) for q, n, r, ctx in most],
+            most_refused=[Asked(q, n, r, context=json.loads(ctx)) for q, n, r, ctx in refused],
+            downvoted=[Asked(q, n, 0, up, dn, [c for c in (cs or "").split("\x1f") if c][-5:], json.loads(ctx))
+                       for q, n, up, dn, cs, ctx in down],
+        )
+
+    def _purge(self, now: float) -> None:
+        """Forget expired conversations and old log entries, at most once a minute."""
+        if now - self._purged < PURGE_EVERY_S:
+            return
+        self._purged = now
+        with self._tx() as db:
+            expired = now - self.options.ttl_s
+            db.execute("DELETE FROM turns WHERE conversation_id IN (SELECT id FROM conversations WHERE updated < ?)",
+                       (expired,))
+            db.execute("DELETE FROM conversations WHERE updated < ?", (expired,))
+            old = now - self.options.keep_days * 86400
+            db.execute("DELETE FROM questions WHERE at < ?", (old,))
+            db.execute("DELETE FROM feedback WHERE at < ?", (old,))
