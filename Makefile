@@ -10,6 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ORT_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
+export OPENBLAS_NUM_THREADS := 1
 
 .PHONY: run test lint ingest bench clean
 

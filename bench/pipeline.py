@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT.parent / "shared" / "k8s-docs-zh"
 RESULTS = ROOT / "bench" / "results"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ORT_DISABLE_TELEMETRY": "1",
-       "TOKENIZERS_PARALLELISM": "false"}
+       "TOKENIZERS_PARALLELISM": "false", "OPENBLAS_NUM_THREADS": "1"}
 DATA = ROOT / "tests" / "data"
 SETS = {"k8s-docs": DATA / "dev-k8s-docs.jsonl", "column": DATA / "dev-column.jsonl"}
 

@@ -12,6 +12,7 @@ import pytest
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as api/cli.py: keep BLAS off torch's cores
 
 from bot.service import Bot  # noqa: E402
 from bot.settings import Settings  # noqa: E402
