@@ -67,7 +67,8 @@ class AskResponse(BaseModel):
     refused: bool
     citations: list[CitationOut]
     took_ms: float
-    confidence: dict[str, float] = Field(description="dense, fused and coverage scores of the evidence.")
+    confidence: dict[str, float] = Field(
+        description="The refusal signals (dense, margin, unknown_terms) and the fused score.")
 
 
 class ChatResponse(AskResponse):

@@ -27,7 +27,6 @@ BATCH = 1000
 class StoreOptions(BaseModel):
     path: Path = Field(Path(__file__).parent / "store", description="Embedded Chroma folder.")
     url: str | None = Field(None, description="Chroma server URL; when set, `path` is not used.")
-    timeout_s: float = Field(5.0, gt=0, description="Time limit for one call to a Chroma server.")
 
 
 class IndexNotBuilt(KqaError):

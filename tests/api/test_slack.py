@@ -11,13 +11,11 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -26,40 +24,17 @@ from websockets.sync.server import serve as ws_serve
 
 from api import slack_blocks as blocks
 from api.app import create_app
-from api.slack import EVENTS_PATH, mount
+from api.slack import EVENTS_PATH
 from api.slack_cli import SlackNotConfigured, run_socket_mode, socket_handler
 from bot.service import Bot
 from bot.settings import Settings, SlackOptions
-from tests.api.conftest import free_port
+from tests.api.conftest import serving
 from tests.api.fake_slack import BOT_USER, Call, Failure, FakeSlack, Signer, event_body
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "3c5e0a1f9b8d47e2a6c4f0e1d2b3a495"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "server did not become ready"
-        time.sleep(0.1)
-    try:
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -78,14 +53,12 @@ def slack_settings(built: Settings, fake: FakeSlack, tmp_path_factory: pytest.Te
 @pytest.fixture(scope="module")
 def app(slack_settings: Settings, bot: Bot) -> FastAPI:
     app = create_app(slack_settings, bot)
-    if not any(getattr(r, "path", None) == EVENTS_PATH for r in app.routes):  # until create_app mounts it
-        mount(app, app.state.assistant, slack_settings, ready=app.state.warmup.require)
     return app
 
 
 @pytest.fixture(scope="module")
 def slack(app: FastAPI) -> Iterator[str]:
-    with serve(app) as base:
+    with serving(app) as base:
         yield base
 
 

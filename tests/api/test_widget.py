@@ -27,7 +27,6 @@ from fastapi import FastAPI
 from playwright.sync_api import Browser, BrowserContext, Locator, Route, expect, sync_playwright
 from pydantic import SecretStr
 
-from api import widget
 from api.app import create_app
 from bot.history import History
 from bot.service import Bot
@@ -59,10 +58,7 @@ expect.set_options(timeout=20_000)
 
 
 def with_widget(settings: Settings, bot: Bot) -> FastAPI:
-    app = create_app(settings, bot)
-    if not any(getattr(r, "path", None) == "/widget.js" for r in app.routes):
-        app.include_router(widget.router)
-    return app
+    return create_app(settings, bot)
 
 
 def bot_over(settings: Settings, embedder: Embedder) -> Bot:
