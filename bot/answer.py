@@ -3,6 +3,10 @@ column's own sentences, each followed by the marker of the passage it came from.
 
 When the evidence is weak the answer is a refusal that still lists the closest passages.
 The rule and its operating point are documented in README ("Refusal").
+
+`gather` (retrieval and the refusal rule) and `extract` (sentence selection) are separate so
+that a generated answer (bot.generate) can start from the same evidence and fall back to the
+extractive answer, which is always computed first: it is the floor.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Answer:
     citations: list[Citation]
     took_ms: float
     confidence: dict[str, float] = field(default_factory=dict)
+    mode: str = "extractive"  # or "generated" (bot.generate)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,22 +76,48 @@ def is_chinese(text: str) -> bool:
     return bool(CJK_RUN.search(text))
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What an answer is built from: the retrieved hits, the passages drawn on, and whether
+    the refusal rule refuses."""
+
+    question: str
+    hits: list[Hit]  # everything retrieved, best first
+    passages: list[Hit]  # the top hits an answer is drawn from
+    refused: bool
+    confidence: dict[str, float]
+    snapshot: Snapshot
+    started: float
+
+
 def answer(question: str, retriever: Retriever, options: AnswerOptions, top_k: int | None = None) -> Answer:
+    return extract(gather(question, retriever, options, top_k), options)
+
+
+def gather(question: str, retriever: Retriever, options: AnswerOptions, top_k: int | None = None) -> Evidence:
     started = time.perf_counter()
     found = retriever.retrieve(question, k=max(top_k or options.passages, options.refusal_citations, 5))
     hits = found.hits
     snap = retriever.snapshot()
     sig = signals(snap, question, found)
     confidence = {**sig.as_dict(), "fused": round(float(hits[0].score), 5) if hits else 0.0}
-    if not hits or refuse(sig, options):
+    return Evidence(question=question, hits=hits, passages=hits[: top_k or options.passages],
+                    refused=not hits or refuse(sig, options), confidence=confidence, snapshot=snap,
+                    started=started)
+
+
+def extract(ev: Evidence, options: AnswerOptions) -> Answer:
+    """The extractive answer (or the refusal) for the evidence."""
+    question, hits, started = ev.question, ev.hits, ev.started
+    if ev.refused:
         return Answer(
             question=question, answer=_refusal_text(question), refused=True,
-            citations=[_cite(i + 1, h, _lead(h)) for i, h in enumerate(hits[: options.refusal_citations])],
-            took_ms=_ms(started), confidence=confidence,
+            citations=[cite(i + 1, h, lead(h)) for i, h in enumerate(hits[: options.refusal_citations])],
+            took_ms=_ms(started), confidence=ev.confidence,
         )
     base, extra = query_terms(question)
-    chosen = _choose(snap, hits[: top_k or options.passages], base, extra, options) or [
-        Sentence(hits[0].rank, 0, _lead(hits[0]), 0.0)
+    chosen = _choose(ev.snapshot, ev.passages, base, extra, options) or [
+        Sentence(hits[0].rank, 0, lead(hits[0]), 0.0)
     ]
     numbers: dict[int, int] = {}
     quotes: dict[int, Sentence] = {}
@@ -98,9 +129,9 @@ def answer(question: str, retriever: Retriever, options: AnswerOptions, top_k: i
         parts.append(f"{s.text}[{n}]")
     text = _join(parts)
     by_rank = {h.rank: h for h in hits}
-    citations = [_cite(n, by_rank[rank], quotes[rank].text) for rank, n in numbers.items()]
+    citations = [cite(n, by_rank[rank], quotes[rank].text) for rank, n in numbers.items()]
     return Answer(question=question, answer=text, refused=False, citations=citations,
-                  took_ms=_ms(started), confidence=confidence)
+                  took_ms=_ms(started), confidence=ev.confidence)
 
 
 def refuse(sig: Signals, options: AnswerOptions) -> bool:
@@ -108,7 +139,7 @@ def refuse(sig: Signals, options: AnswerOptions) -> bool:
     return bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < options.min_dense
 
 
-def _candidates(hit: Hit) -> list[tuple[int, str]]:
+def candidates(hit: Hit) -> list[tuple[int, str]]:
     """(offset, sentence) pairs of a passage's prose, list marks stripped, code skipped."""
     out, pos = [], 0
     for block, is_code in split_blocks(hit.chunk.text):
@@ -132,7 +163,7 @@ def _choose(snap: Snapshot, hits: list[Hit], base: list[str], extra: list[str], 
     scored: list[Sentence] = []
     for hit in hits:
         prior = 1.0 / (1.0 + 0.4 * (hit.rank - 1))
-        for i, (start, text) in enumerate(_candidates(hit)):
+        for i, (start, text) in enumerate(candidates(hit)):
             found = set(tokens(text))
             match = sum(w for t, w in weights.items() if t in found) / total
             scored.append(Sentence(hit.rank, start, text, prior * (0.25 + match) - 0.01 * i, i))
@@ -168,12 +199,12 @@ def _similar(a: str, b: str) -> bool:
     return bool(union) and len(grams[0] & grams[1]) / len(union) > 0.6
 
 
-def _lead(hit: Hit) -> str:
-    cands = _candidates(hit)
+def lead(hit: Hit) -> str:
+    cands = candidates(hit)
     return cands[0][1] if cands else hit.chunk.text.strip().splitlines()[0]
 
 
-def _cite(n: int, hit: Hit, quote: str) -> Citation:
+def cite(n: int, hit: Hit, quote: str) -> Citation:
     c = hit.chunk
     return Citation(n=n, source=c.source, title=c.title, lecture=c.lecture, section=c.section, quote=quote,
                     text=c.text, score=round(hit.score, 5), url=c.url)

@@ -8,6 +8,7 @@ and swaps in a complete new snapshot, so a query never sees a half-built index.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ import bm25s
 import numpy as np
 from pydantic import BaseModel, Field
 
+from bot.spelling import Spelling
 from bot.terms import CJK_RUN, query_terms, tokens
 from corpus.chunk import Chunk
 from index.embed import Embedder
@@ -66,6 +68,7 @@ class Snapshot:
     vocab: dict[str, int]
     idf: dict[str, float]
     long_terms: list[str]  # Latin terms of 6+ characters, for typo-tolerant lookups
+    spelling: Spelling
     doc_of: np.ndarray  # chunk position -> file number
     doc_vectors: np.ndarray  # one normalised mean vector per file
 
@@ -90,6 +93,7 @@ class Snapshot:
             vectors=np.asarray(rec.embeddings, dtype=np.float32).reshape(len(chunks), -1),
             bm25=bm25, vocab=bm25.vocab_dict, idf=idf,
             long_terms=[t for t in idf if len(t) >= 6 and t.isascii()],
+            spelling=Spelling(df),
         )
 
 
@@ -120,8 +124,15 @@ class Retriever:
     def retrieve(self, question: str, k: int = 10) -> Retrieval:
         snap = self.snapshot()
         base, extra = query_terms(question)
-        cross_lingual = self.options.expand_dense and extra and not CJK_RUN.search(question)
+        chinese = bool(CJK_RUN.search(question))
+        # Latin words in a Chinese question are terms, so an unknown one is likely a typo; in an
+        # English question most words are not in a Chinese corpus at all (measured: noise).
+        fixes = snap.spelling.corrections(t for t in base if t not in snap.vocab) if chinese else {}
+        base = base + list(fixes.values())
+        cross_lingual = self.options.expand_dense and extra and not chinese
         dense_query = question + (" " + " ".join(extra) if cross_lingual else "")
+        for typo, fixed in fixes.items():
+            dense_query = re.sub(rf"(?i)(?<![a-z]){re.escape(typo)}(?![a-z])", fixed, dense_query)
         qvec = self.embedder.encode_query(dense_query)
         n = min(self.options.candidates, len(snap.chunks))
         if n == 0:

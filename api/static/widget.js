@@ -794,8 +794,22 @@ textarea::placeholder{color:var(--muted);opacity:1}
         m.answer += String(d.text ?? "");
         this.paint(v, false);
         this.follow(v);
+      } else if (name === "replace") {
+        // a generated answer failed its citation check after streaming: show the column's own sentences
+        m.answer = String(d.text ?? "");
+        this.paint(v, false);
+        this.follow(v);
       } else if (name === "done") {
+        // the final answer and citations win over what was streamed (a generated answer's citations
+        // are only known at the end); shown as text like everything else
         if (typeof d.answer === "string") m.answer = d.answer;
+        if (Array.isArray(d.citations)) {
+          const cites = d.citations.filter((c) => typeof c === "object");
+          if (JSON.stringify(cites) !== JSON.stringify(m.citations)) {
+            m.citations = cites;
+            this.fill(v);
+          }
+        }
         this.paint(v, true);
         this.finish(v);
         this.state.msgs.push(m);

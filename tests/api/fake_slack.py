@@ -11,10 +11,12 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from slack_sdk.signature import SignatureVerifier
+
+from tests.fakes.loopback import LoopbackServer
 
 BOT_USER = "UKQABOT"
 BOT_ID = "BKQABOT"
@@ -36,33 +38,16 @@ class Failure:
     times: int = 1_000_000  # how many calls fail before the method works again
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
+    name = "fake-slack"
+
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.failures: dict[str, Failure] = {}
         self.socket_url = ""
         self._changed = threading.Condition()
         self._ts = 1_700_000_000.0
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                fake._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="fake-slack", daemon=True)
-
-    def __enter__(self) -> FakeSlack:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     # what tests use
 

@@ -13,7 +13,7 @@ from bot.settings import Settings
 PROBLEM = "application/problem+json"
 ROOT = Path(__file__).resolve().parents[2]
 CHAT_KEYS = {"conversation_id", "answer_id", "question", "answer", "refused", "citations", "took_ms", "confidence",
-             "context_terms"}
+             "mode", "context_terms", "standalone_question"}
 CITATION_KEYS = {"n", "source", "title", "lecture", "section", "quote", "text", "score", "url"}
 
 
@@ -41,6 +41,7 @@ def test_chat_contract_and_a_follow_up_carries_the_topic(server: str) -> None:
     assert first.status_code == 200
     one = first.json()
     assert set(one) == CHAT_KEYS and one["context_terms"] == [] and one["conversation_id"]
+    assert one["mode"] == "extractive" and one["standalone_question"] is None  # no model configured
     assert one["citations"][0]["source"] == "network/37-service-dns.md"
     assert all(set(c) == CITATION_KEYS and c["quote"] in c["text"] for c in one["citations"])
 
@@ -79,7 +80,8 @@ def test_ask_streams_citations_then_deltas_then_done(server: str) -> None:
     assert set(head) == {"answer_id", "refused", "citations"} and head["refused"] is False
     assert head["citations"][0]["source"] == "06-cgroups.md"
     assert "".join(d["text"] for n, d in events if n == "delta") == done["answer"]
-    assert set(done) == {"answer", "took_ms", "confidence"}
+    assert set(done) == {"answer", "mode", "citations", "took_ms", "confidence"}
+    assert done["mode"] == "extractive" and done["citations"] == head["citations"]
     # the same answer as plain JSON
     plain = httpx.post(f"{server}/v1/ask", json={"question": "容器里执行 free 为什么看到的是宿主机内存？"}, timeout=30)
     assert plain.json()["answer"] == done["answer"] and plain.json()["citations"] == head["citations"]
@@ -88,7 +90,8 @@ def test_ask_streams_citations_then_deltas_then_done(server: str) -> None:
 def test_chat_streams_with_its_conversation(server: str) -> None:
     first = sse(server, "/v1/chat", {"message": "Cgroups 怎么限制 CPU？"})
     head = first[0][1]
-    assert set(head) == {"conversation_id", "answer_id", "refused", "citations", "context_terms"}
+    assert set(head) == {"conversation_id", "answer_id", "refused", "citations", "context_terms",
+                         "standalone_question"}
     follow = sse(server, "/v1/chat", {"message": "那内存呢？", "conversation_id": head["conversation_id"]})
     assert "Cgroups" in follow[0][1]["context_terms"] and follow[-1][0] == "done"
 

@@ -763,3 +763,38 @@ def test_click_to_first_token(tabs, site: str) -> None:
     print(json.dumps(figures))
     assert size <= GZIP_BUDGET
     assert statistics.median(times) < 2000
+
+
+# ---- generated answers ---------------------------------------------------------------------------
+
+
+def test_generated_answers_stream_in_and_a_failed_check_is_replaced(tabs, bot: Bot, tmp_path: Path) -> None:
+    from tests.conftest import llm_bot, llm_options
+    from tests.fakes.openai_server import FakeOpenAI, Reply
+
+    question = "容器里执行 free 为什么看到的是宿主机内存？"
+    generated = "因为 /proc 不知道 Cgroups 的存在<img src=x onerror=alert(1)>[1]。"
+    standalone = "为什么容器里执行 free 看到的是宿主机的内存？"
+    floor = bot.ask(standalone)
+    with FakeOpenAI() as fake:
+        settings = open_settings(bot, tmp_path, llm=llm_options(fake))
+        with serving(with_widget(settings, llm_bot(bot, fake))) as base:
+            tab = tabs()
+            tab.page.goto(f"{base}/")
+            open_panel(tab)
+            fake.reply(Reply(generated, chunk_size=3, chunk_delay=0.05))
+            record_stream(tab)
+            bubble = ask(tab, question)
+            assert len({s["len"] for s in tab.page.evaluate("window.__kqaSeen") if s["busy"] and s["len"]}) >= 3
+            expect(bubble.locator(".text")).to_contain_text("<img src=x onerror=alert(1)>")  # text, not HTML
+            assert bubble.locator("img").count() == 0
+            expect(bubble.locator(".card")).to_have_count(1)  # done's citations: only the cited passage
+            assert stored(tab)["msgs"][-1]["answer"] == generated
+
+            # a follow-up in the same conversation: condensed first, then answered with a bad citation
+            fake.reply(standalone, Reply("Cgroups 限制资源[8]。", chunk_size=3, chunk_delay=0.05))
+            bubble = ask(tab, "那为什么会这样？")
+            assert stored(tab)["msgs"][-1]["answer"] == floor.answer
+            expect(bubble.locator(".text")).not_to_contain_text("[8]")
+            expect(bubble.locator(".card")).to_have_count(len(floor.citations))
+            shot(tab, "17-generated-replaced")
