@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT.parent / "shared" / "k8s-docs-zh"
 RESULTS = ROOT / "bench" / "results"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ORT_DISABLE_TELEMETRY": "1",
-       "TOKENIZERS_PARALLELISM": "false", "OPENBLAS_NUM_THREADS": "1"}
+       "TOKENIZERS_PARALLELISM": "false", "OPENBLAS_NUM_THREADS": "1",
+       "KQA_LLM__PROVIDER": "none"}  # retrieval and the extractive floor are measured, not a chat model
 DATA = ROOT / "tests" / "data"
 SETS = {"k8s-docs": DATA / "dev-k8s-docs.jsonl", "column": DATA / "dev-column.jsonl"}
 
@@ -160,6 +161,7 @@ def main() -> None:
     ap.add_argument("--skip-naive", action="store_true", help="skip the ~11 minute naive ingest")
     ap.add_argument("--work", help="keep indexes here (default: a temp folder)")
     args = ap.parse_args()
+    os.environ["KQA_LLM__PROVIDER"] = "none"  # quality() runs in this process
     if not K8S.exists():
         sys.exit("bench needs ../shared/k8s-docs-zh")
     work = Path(args.work or tempfile.mkdtemp(prefix="kqa-bench-"))
