@@ -158,7 +158,7 @@ def main() -> None:
         print(json.dumps(kqa_ingest(sys.argv[2], sys.argv[3])))
         return
     ap = argparse.ArgumentParser()
-    ap.add_argument("--skip-naive", action="store_true", help="skip the ~11 minute naive ingest")
+    ap.add_argument("--skip-naive", action="store_true", help="skip the naive ingest (5-10 minutes)")
     ap.add_argument("--work", help="keep indexes here (default: a temp folder)")
     args = ap.parse_args()
     os.environ["KQA_LLM__PROVIDER"] = "none"  # quality() runs in this process

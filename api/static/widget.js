@@ -24,8 +24,8 @@
       title: "Kubernetes 专栏问答",
       launch: "打开专栏问答", close: "关闭", fresh: "新对话", log: "对话",
       label: "你的问题", placeholder: "输入问题…", send: "发送",
-      hint: "回答摘自专栏原文", keys: " · Enter 发送，Shift+Enter 换行",
-      hello: "你好！问我任何关于《深入剖析Kubernetes》专栏的问题，回答都摘自专栏原文，并标明出处。",
+      hint: "回答依据专栏原文，标明出处", keys: " · Enter 发送，Shift+Enter 换行",
+      hello: "你好！问我任何关于《深入剖析Kubernetes》专栏的问题，回答只依据专栏原文，每句都标明出处。",
       tryThese: "可以试试：",
       examples: ["为什么容器里只能跑一个进程？", "Pod 为什么没有固定 IP？", "Deployment 是怎么做滚动更新的？"],
       you: "你：", bot: "kqa：", typing: "正在回答…",
@@ -51,9 +51,9 @@
       title: "Ask the column",
       launch: "Ask a question about the column", close: "Close", fresh: "New chat", log: "Conversation",
       label: "Your question", placeholder: "Ask a question…", send: "Send",
-      hint: "Answers are quoted from the column", keys: " · Enter to send, Shift+Enter for a new line",
-      hello: "Hi! Ask me anything about the column 《深入剖析Kubernetes》. Every answer is quoted from the " +
-        "column and says where it comes from.",
+      hint: "Answers come from the column, with sources", keys: " · Enter to send, Shift+Enter for a new line",
+      hello: "Hi! Ask me anything about the column 《深入剖析Kubernetes》. Every answer comes from the " +
+        "column and says where each part of it comes from.",
       tryThese: "Try one of these:",
       examples: ["Why should a container run only one process?", "Why can't I ping a Service?",
         "How does a Deployment do a rolling update?"],
