@@ -36,6 +36,7 @@
       source: "阅读原文",
       ask: "这个回答有帮助吗？", up: "有帮助", down: "没帮助",
       thanks: "谢谢反馈！", fbFail: "反馈没发出去，请再试一次。",
+      what: "哪里不对？", cmSend: "发送", skip: "跳过",
       answered: "kqa 回答：", cleared: "已开始新对话",
       retry: "重试", retryIn: (s) => `重试（${s} 秒）`,
       err: {
@@ -65,6 +66,7 @@
       source: "Read the source",
       ask: "Was this answer helpful?", up: "Helpful", down: "Not helpful",
       thanks: "Thanks for the feedback!", fbFail: "Couldn't send the feedback; please try again.",
+      what: "What was wrong?", cmSend: "Send", skip: "Skip",
       answered: "kqa answered: ", cleared: "Started a new conversation",
       retry: "Retry", retryIn: (s) => `Retry (${s} s)`,
       err: {
@@ -179,6 +181,11 @@ mark{background:var(--mark);color:var(--mark-fg);border-radius:3px;padding:0 1px
 .fbb:hover,.fbb[aria-pressed=true]{background:var(--soft);color:var(--fg)}
 .fbb[aria-disabled=true]{cursor:default}
 .fbmsg{margin-left:4px}
+.cm{display:flex;flex-direction:column;gap:6px;margin-top:6px;font-size:13px;color:var(--fg)}
+.cm textarea{flex:none;height:auto;max-height:none}
+.cmb{display:flex;gap:8px}
+.cmb button{padding:4px 14px;border:1px solid var(--line);border-radius:16px}
+.cmb .cms{background:var(--a);color:var(--on-a);border-color:var(--a)}
 .error{align-self:stretch;background:var(--err-bg);color:var(--err);border-radius:10px;padding:10px 12px;
  font-size:14px}
 .detail{font-size:12px;margin-top:4px;color:var(--fg)}
@@ -411,11 +418,12 @@ textarea::placeholder{color:var(--muted);opacity:1}
         h("p", { class: "hint" }, t.hint, h("span", { class: "keys" }, t.keys)),
         this.live);
       this.root.append(this.launcher, this.panel);
+      this.narrow = matchMedia("(max-width:480px)");
       this.root.addEventListener("keydown", (e) => {
         if (e.key === "Escape" && !e.isComposing && !this.panel.hidden) {
           e.preventDefault();
           this.close();
-        }
+        } else if (e.key === "Tab" && this.isOpen && this.narrow.matches) this.trap(e);
       });
       shadow.append(this.root);
     }
@@ -428,6 +436,7 @@ textarea::placeholder{color:var(--muted);opacity:1}
 
     open(focus = true) {
       this.panel.hidden = false;
+      this.panel.setAttribute("aria-modal", String(this.narrow.matches));
       this.root.classList.add("is-open");
       this.launcher.setAttribute("aria-expanded", "true");
       this.state.open = true;
@@ -443,6 +452,20 @@ textarea::placeholder{color:var(--muted);opacity:1}
       this.state.open = false;
       this.save();
       this.launcher.focus();
+    }
+
+    /** Full screen on a phone the panel is modal: Tab and Shift+Tab cycle within it. */
+    trap(e) {
+      const all = [...this.panel.querySelectorAll("button,textarea,a[href],[tabindex]")]
+        .filter((el) => el.tabIndex >= 0 && el.getClientRects().length);
+      const at = this.shadowRoot.activeElement;
+      const [first, last] = [all[0], all[all.length - 1]];
+      const to = !this.panel.contains(at) ? (e.shiftKey ? last : first)
+        : e.shiftKey ? at === first && last : at === last && first;
+      if (to) {
+        e.preventDefault();
+        to.focus();
+      }
     }
 
     toggle() {
@@ -645,18 +668,53 @@ textarea::placeholder{color:var(--muted);opacity:1}
       const buttons = ["up", "down"].map((rating) => h("button", { type: "button", class: "fbb",
         "aria-label": t[rating], "aria-pressed": String(m.rating === rating),
         "aria-disabled": m.rating ? "true" : null, "data-rating": rating,
-        onclick: () => this.rate(v, rating, buttons, status) }, icon(rating)));
+        onclick: () => v.form || (rating === "up" ? this.rate(v, rating, buttons, status)
+          : this.comment(v, buttons, status)) }, icon(rating)));
       return h("div", { class: "fb", role: "group", "aria-label": t.ask },
         h("span", { "aria-hidden": "true" }, t.ask), ...buttons, status);
     }
 
-    async rate(v, rating, buttons, status) {
+    /** Thumbs down: an optional comment first; the rating is posted once, with it, on Send or Skip. */
+    comment(v, buttons, status) {
+      if (v.m.rating) return;
+      const t = this.t;
+      const id = `${v.id}-cm`;
+      const box = h("textarea", { id, class: "cmq", rows: 3, maxlength: 1000 });
+      const done = async (text) => {
+        if (await this.rate(v, "down", buttons, status, text.trim())) {
+          form.remove();
+          v.form = null;
+          buttons[1].focus();
+        }
+      };
+      const form = (v.form = h("div", { class: "cm", onkeydown: (e) => {
+        if (e.isComposing) return;
+        if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && e.target === box) done(box.value);
+        else if (e.key === "Escape") done("");
+        else return;
+        e.preventDefault();
+        e.stopPropagation(); // Esc skips the comment; it does not close the panel
+      } }, h("label", { for: id }, t.what), box,
+      h("div", { class: "cmb" },
+        h("button", { type: "button", class: "cms", onclick: () => done(box.value) }, t.cmSend),
+        h("button", { type: "button", class: "cmk", onclick: () => done("") }, t.skip))));
+      for (const b of buttons) {
+        b.setAttribute("aria-pressed", String(b.dataset.rating === "down"));
+        b.setAttribute("aria-disabled", "true");
+      }
+      v.fb.append(form);
+      box.focus();
+    }
+
+    async rate(v, rating, buttons, status, comment) {
       const { m } = v;
-      if (m.rating || v.rating) return;
+      if (m.rating || v.rating) return false;
       v.rating = true;
       try {
+        const body = { answer_id: m.answer_id, rating };
+        if (comment) body.comment = comment;
         const r = await fetch(`${this.cfg.endpoint}/v1/feedback`, { method: "POST", headers: this.headers(),
-          body: JSON.stringify({ answer_id: m.answer_id, rating }) });
+          body: JSON.stringify(body) });
         if (!r.ok) throw new Error(`HTTP ${r.status}`);
         m.rating = rating;
         this.save();
@@ -665,8 +723,10 @@ textarea::placeholder{color:var(--muted);opacity:1}
           b.setAttribute("aria-disabled", "true");
         }
         status.textContent = this.t.thanks;
+        return true;
       } catch {
         status.textContent = this.t.fbFail;
+        return false;
       } finally {
         v.rating = false;
       }

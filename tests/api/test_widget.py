@@ -391,6 +391,10 @@ def test_english_page_with_its_own_title_examples_and_position(tabs, site: str) 
     expect(bubble.locator(".card").first.locator(".where")).to_contain_text("Lecture 37")
     expect(bubble.locator(".text")).to_contain_text("ping")
     expect(tab.chat.locator(".fb")).to_contain_text("Was this answer helpful?")
+    bubble.get_by_role("button", name="Not helpful").click()
+    bubble.get_by_role("textbox", name="What was wrong?").fill("Wrong lecture")
+    bubble.get_by_role("button", name="Send", exact=True).click()
+    expect(bubble.locator(".fbmsg")).to_have_text("Thanks for the feedback!")
     shot(tab, "04-answer-en")
 
 
@@ -436,6 +440,7 @@ def test_thumbs_up_and_down_are_stored(tabs, site: str, site_settings: Settings)
     first.get_by_role("button", name="有帮助").click()
     expect(first.locator(".fbmsg")).to_have_text("谢谢反馈！")
     second.get_by_role("button", name="没帮助").click()
+    second.get_by_role("button", name="跳过").click()  # the optional comment
     expect(second.locator(".fbmsg")).to_have_text("谢谢反馈！")
     expect(second.get_by_role("button", name="没帮助")).to_have_attribute("aria-pressed", "true")
     expect(second.get_by_role("button", name="有帮助")).to_have_attribute("aria-disabled", "true")
@@ -452,6 +457,62 @@ def test_thumbs_up_and_down_are_stored(tabs, site: str, site_settings: Settings)
 
     tab.page.reload()  # the rating is remembered with the conversation
     expect(answers(tab).nth(1).get_by_role("button", name="没帮助")).to_have_attribute("aria-pressed", "true")
+
+
+def feedback_rows(settings: Settings, answer_id: str) -> list[tuple[str, str | None]]:
+    with sqlite3.connect(settings.history_path()) as db:
+        return db.execute("SELECT rating, comment FROM feedback WHERE answer_id = ? ORDER BY id",
+                          (answer_id,)).fetchall()
+
+
+def test_thumbs_down_takes_an_optional_comment(tabs, site: str, site_settings: Settings) -> None:
+    """Thumbs down opens a comment box; the rating is stored once, with the comment when there is one."""
+    tab = tabs()
+    tab.page.goto(f"{site}/")
+    open_panel(tab)
+    keys = tab.page.keyboard
+    sent, skipped, escaped = (ask(tab, q) for q in (
+        "Pod 为什么没有固定 IP？", "CLONE_NEWPID 是干什么的？", "Cgroups 是怎么限制 CPU 的？"))
+    ids = [m["answer_id"] for m in stored(tab)["msgs"] if m["role"] == "bot"]
+
+    sent.get_by_role("button", name="没帮助").click()
+    box = sent.get_by_role("textbox", name="哪里不对？")
+    expect(box).to_be_visible()
+    expect(box).to_have_attribute("maxlength", "1000")
+    assert focused(tab) == "cmq", "focus moves into the comment box"
+    expect(sent.get_by_role("button", name="有帮助")).to_have_attribute("aria-disabled", "true")
+    keys.type("引用的段落")
+    keys.press("Enter")  # a new line, not a send
+    keys.type("讲的是另一件事 <img src=x onerror=alert(1)>")
+    expect(box).to_have_value("引用的段落\n讲的是另一件事 <img src=x onerror=alert(1)>")
+    assert feedback_rows(site_settings, ids[0]) == [], "nothing is stored before Send or Skip"
+    shot(tab, "06b-feedback-comment")
+    keys.press("Control+Enter")
+    expect(sent.locator(".fbmsg")).to_have_text("谢谢反馈！")
+    expect(sent.locator(".cm")).to_have_count(0)
+    assert focused(tab) == "fbb"
+    assert feedback_rows(site_settings, ids[0]) == [("down", "引用的段落\n讲的是另一件事 <img src=x onerror=alert(1)>")]
+    assert in_shadow(tab, "return root.querySelectorAll('img').length") == 0
+    assert tab.page.evaluate("document.querySelectorAll('img').length") == 0
+
+    skipped.get_by_role("button", name="没帮助").click()
+    skipped.get_by_role("textbox", name="哪里不对？").fill("not sent")
+    skipped.get_by_role("button", name="跳过").click()
+    expect(skipped.locator(".fbmsg")).to_have_text("谢谢反馈！")
+    assert feedback_rows(site_settings, ids[1]) == [("down", None)]
+
+    escaped.get_by_role("button", name="没帮助").click()
+    assert focused(tab) == "cmq"
+    keys.press("Escape")  # skips the comment; the panel stays open
+    expect(escaped.locator(".fbmsg")).to_have_text("谢谢反馈！")
+    expect(tab.chat.locator(".panel")).to_be_visible()
+    assert feedback_rows(site_settings, ids[2]) == [("down", None)]
+    assert focused(tab) == "fbb"
+
+    report = History(site_settings.history_path(), site_settings.history).report()
+    down = {a.question: a for a in report.downvoted}
+    assert down["Pod 为什么没有固定 IP？"].down == 1
+    assert down["Pod 为什么没有固定 IP？"].comments == ["引用的段落\n讲的是另一件事 <img src=x onerror=alert(1)>"]
 
 
 def test_refusal_shows_the_closest_passages(tabs, site: str) -> None:
@@ -573,6 +634,48 @@ def test_phone_width_is_full_screen(tabs, site: str) -> None:
     tab.chat.locator(".x").tap()
     expect(panel).to_be_hidden()
     expect(tab.chat.locator(".launch")).to_be_visible()
+
+
+def in_panel(tab: Tab) -> bool:
+    """Focus is on the widget host and, inside its shadow root, within the panel."""
+    return tab.page.evaluate("""() => { const host = document.activeElement;
+        if (!host || host.tagName !== 'KQA-CHAT') return false;
+        const el = host.shadowRoot.activeElement;
+        return !!el && host.shadowRoot.querySelector('.panel').contains(el); }""")
+
+
+def test_phone_full_screen_panel_traps_focus(tabs, site: str) -> None:
+    tab = tabs(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True, device_scale_factor=2)
+    tab.page.goto(f"{site}/")  # the demo page: buttons of its own to escape to
+    open_panel(tab, tap=True)
+    expect(tab.chat.locator(".panel")).to_have_attribute("aria-modal", "true")
+    bubble = ask(tab, "PID Namespace 和 CLONE_NEWPID")
+    bubble.locator(".chead").first.tap()  # an open card: a source link among the focusable
+    tab.chat.locator("textarea").focus()
+    keys = tab.page.keyboard
+    for key in ("Tab", "Shift+Tab"):
+        seen = set()
+        for i in range(30):
+            keys.press(key)
+            assert in_panel(tab), f"{key} #{i + 1} left the panel"
+            seen.add(focused(tab))
+        assert {"fresh", "send"} <= seen, "it cycles through the whole panel"
+    keys.press("Escape")
+    expect(tab.chat.locator(".panel")).to_be_hidden()
+    assert focused(tab) == "launch"
+
+
+def test_desktop_panel_does_not_trap_focus(tabs, site: str) -> None:
+    tab = tabs()
+    host(tab, site, "plain")
+    open_panel(tab)
+    expect(tab.chat.locator(".panel")).to_have_attribute("aria-modal", "false")
+    keys = tab.page.keyboard
+    for _ in range(30):
+        keys.press("Tab")
+        if not in_panel(tab):
+            break
+    assert not in_panel(tab), "on a wide screen Tab leaves the panel for the page"
 
 
 def test_conversation_survives_navigation_and_can_start_over(tabs, site: str) -> None:
@@ -731,6 +834,8 @@ def test_accessibility(tabs, site: str, scheme: str) -> None:
     # prefers-reduced-motion: no animation, no transition
     expect(panel).to_have_css("animation-name", "none")
     expect(tab.chat.locator(".launch")).to_have_css("transition-duration", "0s")
+    bubble.get_by_role("button", name="没帮助").click()  # the comment box is checked too
+    expect(bubble.locator(".cm")).to_be_visible()
 
     results = Axe().run(tab.page, options={"runOnly": {"type": "tag", "values": [
         "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}})
