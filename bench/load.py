@@ -70,7 +70,7 @@ def _children(pid: int) -> list[int]:
     return [int(k) for k in kids]
 
 
-def wait_for(url: str, seconds: float, proc: subprocess.Popen, log: Path) -> None:
+def wait_for(url: str, seconds: float, proc: subprocess.Popen, log: Path, poll_s: float = 0.2) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -80,7 +80,16 @@ def wait_for(url: str, seconds: float, proc: subprocess.Popen, log: Path) -> Non
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"{url} never became ready; log:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
+        time.sleep(poll_s)
+
+
+def stop(proc: subprocess.Popen, sig: int, wait_s: float) -> None:
+    """Send `sig`; kill the process if it has not exited after `wait_s`."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 @contextmanager
@@ -97,11 +106,7 @@ def chroma_server(index: Path, work: Path) -> Iterator[str]:
         wait_for(f"{url}/api/v2/heartbeat", 60, proc, log)
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, signal.SIGTERM, 20)
 
 
 @contextmanager
@@ -125,11 +130,7 @@ def kqa_server(index: Path, chroma_url: str | None, cache: bool, workers: int, w
         wait_for(f"{base}/readyz", 300, proc, log)
         yield base, proc
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, signal.SIGINT, 30)
 
 
 class Clients:

@@ -14,7 +14,7 @@ import argparse
 import json
 import os
 import resource
-import socket
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.load import free_port, rss_mb, stop, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT.parent / "shared" / "k8s-docs-zh"
@@ -56,19 +58,6 @@ def kqa_ingest(corpus: str, index: str) -> dict:
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def serve_latency(index: Path, questions: list[str]) -> dict:
     import httpx
 
@@ -77,16 +66,12 @@ def serve_latency(index: Path, questions: list[str]) -> dict:
     cmd = [str(ROOT / ".venv" / "bin" / "kqa"), "serve", "--port", str(port), "--index", str(index)]
     # Measure the pipeline, not the rate limiter or the answer cache.
     env = {**ENV, "KQA_LIMITS__RATE_PER_MINUTE": "0", "KQA_CACHE__ANSWERS": "0", "KQA_DATA_DIR": str(index.parent)}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = index.parent / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+        wait_for(f"{base}/readyz", 300, proc, log, poll_s=0.05)
         ready_s = time.perf_counter() - started
         with httpx.Client(timeout=30) as client:
             for q in questions[:20]:  # warm
@@ -106,8 +91,7 @@ def serve_latency(index: Path, questions: list[str]) -> dict:
                 "ask_p95_ms": round(float(np.percentile(ask, 95)), 1),
                 "rss_mb": round(rss_mb(proc.pid), 1)}
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc, signal.SIGTERM, 30)
 
 
 def quality(index: Path, naive_index: Path | None, qfile: Path) -> dict:

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from bot.answer import Answer, Citation, candidates, cite, lead
 from bot.retrieve import Hit
-from bot.terms import query_terms
+from bot.terms import query_terms, tokens
 
 log = logging.getLogger("kqa.generate")
 
@@ -178,7 +178,7 @@ def quote(hit: Hit, claims: list[str]) -> str:
         base, extra = query_terms(claim)
         wanted.append(set(base) | set(extra))
     for _, sentence in candidates(hit):
-        have = set(query_terms(sentence)[0])
+        have = set(tokens(sentence))
         if not have:
             continue
         score = max((len(have & w) / math.sqrt(len(have) * len(w)) for w in wanted if w), default=0.0)

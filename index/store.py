@@ -88,7 +88,7 @@ class Store:
     def __init__(self, options: StoreOptions) -> None:
         self.options = options
         self._client = None
-        self._handles: dict[str, Any] = {}
+        self._handle: tuple[str, Any] | None = None  # (name, collection) last queried
 
     @property
     def client(self):
@@ -157,13 +157,15 @@ class Store:
 
     def query(self, name: str, vector: Any, k: int) -> tuple[list[str], list[float]]:
         # The handle is kept (a lookup costs as much as the query); a failed query drops it.
-        col = self._handles.get(name) or self._call(self.client.get_collection, name, embedding_function=None)
+        kept = self._handle
+        col = kept[1] if kept and kept[0] == name else self._call(self.client.get_collection, name,
+                                                                  embedding_function=None)
         try:
             res = self._call(col.query, query_embeddings=[vector], n_results=k, include=["distances"])
         except Exception:
-            self._handles.pop(name, None)
+            self._handle = None
             raise
-        self._handles = {name: col}  # only the published collection is queried
+        self._handle = (name, col)
         return res["ids"][0], res["distances"][0]
 
     def create_staging(self) -> str:

@@ -45,12 +45,16 @@ def built(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Setti
     return settings
 
 
+def bot_over(settings: Settings, embedder: Embedder) -> Bot:
+    """A Bot over `settings` that shares an already loaded model (loading one takes seconds)."""
+    b = Bot.open(settings)
+    b.embedder = b.retriever.embedder = embedder
+    return b
+
+
 @pytest.fixture(scope="session")
 def bot(built: Settings, embedder: Embedder) -> Bot:
-    b = Bot.open(built)
-    b.embedder = embedder
-    b.retriever.embedder = embedder
-    return b
+    return bot_over(built, embedder)
 
 
 def copy_corpus(dest: Path) -> Path:

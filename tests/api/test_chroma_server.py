@@ -23,7 +23,7 @@ from bot.service import Bot
 from bot.settings import LimitOptions
 from index.embed import Embedder
 from tests.api.conftest import free_port, open_settings, serving
-from tests.conftest import copy_corpus
+from tests.conftest import bot_over, copy_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMA = Path(sys.executable).parent / "chroma"
@@ -124,8 +124,7 @@ def test_serve_from_a_chroma_server_through_ingest_outage_and_recovery(
     settings = open_settings(bot, tmp_path / "data", chroma_url=chroma.url,
                              retrieval=RetrievalOptions(refresh_s=0.5),
                              limits=LimitOptions(rate_per_minute=0, answer_timeout_s=5))
-    served = Bot.open(settings)
-    served.embedder = served.retriever.embedder = embedder
+    served = bot_over(settings, embedder)
     with serving(create_app(settings, served)) as base:
         ready = httpx.get(f"{base}/readyz").json()
         assert ready["files"] == 5

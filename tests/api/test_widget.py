@@ -15,15 +15,12 @@ import os
 import re
 import sqlite3
 import statistics
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from playwright.sync_api import Browser, BrowserContext, Locator, Route, expect, sync_playwright
 from pydantic import SecretStr
 
@@ -35,6 +32,9 @@ from index.build import build_index
 from index.embed import Embedder
 from index.store import Store
 from tests.api.conftest import open_settings, serving
+from tests.conftest import bot_over, llm_bot, llm_options
+from tests.fakes.loopback import LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 XSS_CORPUS = ROOT / "tests" / "fixtures" / "xss"
@@ -57,17 +57,6 @@ expect.set_options(timeout=20_000)
 # ---- servers: the real app with the widget's router ------------------------------------------
 
 
-def with_widget(settings: Settings, bot: Bot) -> FastAPI:
-    return create_app(settings, bot)
-
-
-def bot_over(settings: Settings, embedder: Embedder) -> Bot:
-    b = Bot.open(settings)
-    b.embedder = embedder
-    b.retriever.embedder = embedder
-    return b
-
-
 @pytest.fixture(scope="session")
 def site_settings(bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return open_settings(bot, tmp_path_factory.mktemp("widget-data"))
@@ -76,7 +65,7 @@ def site_settings(bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Setting
 @pytest.fixture(scope="session")
 def site(bot: Bot, site_settings: Settings) -> Iterator[str]:
     """The demo page, widget.js and the API, on one origin."""
-    with serving(with_widget(site_settings, bot)) as base:
+    with serving(create_app(site_settings, bot)) as base:
         yield base
 
 
@@ -87,7 +76,7 @@ def xss_site(bot: Bot, embedder: Embedder, tmp_path_factory: pytest.TempPathFact
     settings = bot.settings.model_copy(update={"corpus_dir": XSS_CORPUS, "index_dir": root / "index"})
     build_index(XSS_CORPUS, Store(settings.store_options()), embedder, settings.chunking, progress=False)
     xss_bot = bot_over(settings, embedder)
-    with serving(with_widget(open_settings(xss_bot, root / "data"), xss_bot)) as base:
+    with serving(create_app(open_settings(xss_bot, root / "data"), xss_bot)) as base:
         yield base
 
 
@@ -189,39 +178,30 @@ def host(tab: Tab, base: str, name: str) -> str:
     return url
 
 
-@contextmanager
-def other_site(pages: dict[str, str]) -> Iterator[str]:
-    """A real second web site on loopback (another origin) serving `pages` by path; yields its origin.
+class OtherSite(LoopbackServer):
+    """A real second web site on loopback (another origin) serving `pages` by path.
 
     A real server rather than Playwright's router: Chromium lets a page reach a loopback API only
     when the page itself was served from loopback (Local Network Access).
     """
 
-    class Pages(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = pages.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            data = body.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    name = "other-site"
 
-        def log_message(self, *args: object) -> None:
-            pass
+    def __init__(self, pages: dict[str, str]) -> None:
+        self.pages = pages
+        super().__init__()
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        body = self.pages.get(h.path)
+        if body is None:
+            h.send_error(404)
+            return
+        data = body.encode()
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html; charset=utf-8")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
 
 
 # ---- helpers over the widget's Shadow DOM (Playwright's CSS engine pierces open shadow roots) ----
@@ -745,7 +725,7 @@ def test_network_error_then_retry(tabs, site: str) -> None:
 def test_rate_limited_then_retry_after_the_wait(tabs, bot: Bot, tmp_path: Path) -> None:
     """429 with Retry-After: the wait is counted down on the retry button, then the retry is answered."""
     settings = open_settings(bot, tmp_path, limits=LimitOptions(rate_per_minute=12, burst=1))
-    with serving(with_widget(settings, bot)) as base:
+    with serving(create_app(settings, bot)) as base:
         tab = tabs()
         tab.page.goto(f"{base}/")
         open_panel(tab)
@@ -766,7 +746,7 @@ def test_rate_limited_then_retry_after_the_wait(tabs, bot: Bot, tmp_path: Path) 
 def test_server_error_is_friendly(tabs, bot: Bot, embedder: Embedder, tmp_path: Path) -> None:
     """A server with no index answers 503 problem+json: the reader sees a sentence, not a status."""
     empty = bot_over(bot.settings.model_copy(update={"index_dir": tmp_path / "no-index"}), embedder)
-    with serving(with_widget(open_settings(empty, tmp_path / "data"), empty), ready="/healthz") as base:
+    with serving(create_app(open_settings(empty, tmp_path / "data"), empty), ready="/healthz") as base:
         tab = tabs()
         tab.page.goto(f"{base}/")
         open_panel(tab)
@@ -782,10 +762,11 @@ def test_server_error_is_friendly(tabs, bot: Bot, embedder: Embedder, tmp_path: 
 def test_another_site_with_an_api_key(tabs, bot: Bot, tmp_path: Path) -> None:
     """The one-line embed on another origin (CORS), with data-kqa-api-key; a wrong key is explained."""
     pages: dict[str, str] = {}
-    with other_site(pages) as origin:
+    with OtherSite(pages) as site:
+        origin = site.url
         settings = open_settings(bot, tmp_path, api_keys=[SecretStr(API_KEY)],
                                  access=AccessOptions(cors_origins=[origin]))
-        with serving(with_widget(settings, bot)) as base:
+        with serving(create_app(settings, bot)) as base:
             pages["/right"] = host_page("keyed", base, key=API_KEY)
             pages["/wrong"] = host_page("keyed", base, key="not-the-key")
             visit_with_keys(tabs, origin)
@@ -874,16 +855,13 @@ def test_click_to_first_token(tabs, site: str) -> None:
 
 
 def test_generated_answers_stream_in_and_a_failed_check_is_replaced(tabs, bot: Bot, tmp_path: Path) -> None:
-    from tests.conftest import llm_bot, llm_options
-    from tests.fakes.openai_server import FakeOpenAI, Reply
-
     question = "容器里执行 free 为什么看到的是宿主机内存？"
     generated = "因为 /proc 不知道 Cgroups 的存在<img src=x onerror=alert(1)>[1]。"
     standalone = "为什么容器里执行 free 看到的是宿主机的内存？"
     floor = bot.ask(standalone)
     with FakeOpenAI() as fake:
         settings = open_settings(bot, tmp_path, llm=llm_options(fake))
-        with serving(with_widget(settings, llm_bot(bot, fake))) as base:
+        with serving(create_app(settings, llm_bot(bot, fake))) as base:
             tab = tabs()
             tab.page.goto(f"{base}/")
             open_panel(tab)

@@ -23,7 +23,7 @@ from bot.settings import Settings
 from index.build import build_index
 from index.embed import Embedder
 from index.store import Store
-from tests.conftest import CORPUS, FIXTURES, LLM_KEY, llm_bot
+from tests.conftest import CORPUS, FIXTURES, LLM_KEY, bot_over, llm_bot
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
 T = TypeVar("T")
@@ -263,9 +263,7 @@ def injected(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bo
     (corpus / "09-rootfs.md").write_text(INJECTION, encoding="utf-8")
     settings = Settings(corpus_dir=corpus, index_dir=root / "index")
     build_index(corpus, Store(settings.store_options()), embedder, settings.chunking, progress=False)
-    b = Bot.open(settings)
-    b.embedder = b.retriever.embedder = embedder
-    return b
+    return bot_over(settings, embedder)
 
 
 def test_an_injected_passage_is_data_inside_the_passages_block(injected: Bot, fake_llm: FakeOpenAI) -> None:

@@ -15,6 +15,9 @@ class LoopbackServer:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake._handle(self)
+
             def do_POST(self) -> None:
                 fake._handle(self)
 

@@ -14,7 +14,7 @@ from corpus.chunk import ChunkOptions
 from index.build import build_index
 from index.embed import Embedder
 from index.store import IndexNotBuilt, ModelMismatch, Store, StoreOptions
-from tests.conftest import copy_corpus
+from tests.conftest import bot_over, copy_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,10 +94,7 @@ def test_interrupted_ingest_leaves_the_previous_index_answering(tmp_path: Path, 
     store = Store(StoreOptions(path=index))
     assert store.info() == before  # the pointer never moved
     settings = Settings(corpus_dir=corpus, index_dir=index)
-    from bot.service import Bot
-
-    bot = Bot.open(settings)
-    bot.embedder = bot.retriever.embedder = embedder
+    bot = bot_over(settings, embedder)
     assert bot.search("Cgroups 怎么限制 CPU", k=3)[0].chunk.source == "06-cgroups.md"
 
     # The next ingest finishes the job and removes the half-built collection.
