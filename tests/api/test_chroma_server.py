@@ -156,9 +156,12 @@ def test_serve_from_a_chroma_server_through_ingest_outage_and_recovery(
             time.sleep(1.0)
             chroma.kill()
             killed = time.monotonic()
-            started = time.monotonic()
-            r = httpx.post(f"{base}/v1/ask", json={"question": "Namespace 隔离了什么？"}, timeout=30)
-            assert r.status_code == 503 and time.monotonic() - started < 5
+            # Passages are scored in memory, so answers may go on until the next look at the
+            # store (refresh_s = 0.5 s); after that, a 503 problem.
+            while (r := httpx.post(f"{base}/v1/ask", json={"question": "Namespace 隔离了什么？"},
+                                   timeout=30)).status_code == 200:
+                assert time.monotonic() - killed < 3, "still answering after the store went away"
+            assert r.status_code == 503 and time.monotonic() - killed < 5
             assert r.headers["content-type"].startswith(PROBLEM) and r.headers["retry-after"]
             assert "Traceback" not in r.text and r.json()["status"] == 503
             assert httpx.get(f"{base}/readyz", timeout=30).status_code == 503
@@ -185,8 +188,13 @@ def test_serve_from_a_chroma_server_through_ingest_outage_and_recovery(
         # limit turns the wait into a 503 problem; when it resumes, answers come back.
         chroma.pause(True)
         try:
-            started = time.monotonic()
-            r = httpx.post(f"{base}/v1/ask", json={"question": "Network Namespace 给了容器什么"}, timeout=30)
+            paused = time.monotonic()
+            while True:
+                started = time.monotonic()
+                r = httpx.post(f"{base}/v1/ask", json={"question": "Network Namespace 给了容器什么"}, timeout=30)
+                if r.status_code != 200:
+                    break
+                assert started - paused < 3, "still answering long after the store hung"
             assert r.status_code == 503 and r.json()["title"] == "no answer in time"
             assert 4 < time.monotonic() - started < 8
         finally:

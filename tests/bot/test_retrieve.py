@@ -1,8 +1,10 @@
 """Search and answers over the fixture corpus, with the real model and a real Chroma."""
 
+import numpy as np
 import pytest
 
 from bot.errors import BadQuestion
+from bot.retrieve import RetrievalOptions, Retriever
 from bot.service import Bot
 
 
@@ -23,6 +25,18 @@ def test_search_ranks_the_right_file_first(bot: Bot, question: str, source: str)
     hits = bot.search(question, k=5)
     assert hits[0].chunk.source == source
     assert hits == sorted(hits, key=lambda h: h.score, reverse=True)
+
+
+def test_dense_side_is_exact_cosine_order_over_every_passage(bot: Bot) -> None:
+    # Dense alone (no BM25, no whole-file ranking, no glossary in the query): the hits are the
+    # passages of highest cosine, in that order, not an approximate neighbourhood.
+    options = RetrievalOptions(sparse_weight=0, doc_weight=0, expand_dense=False)
+    dense_only = Retriever(bot.store, bot.embedder, options)
+    snap = dense_only.snapshot()
+    for question in ("容器里 free 看到的内存为什么是宿主机的", "how does a headless service resolve in DNS"):
+        cos = snap.vectors @ bot.embedder.encode_query(question)
+        expected = [snap.chunks[i].id for i in np.argsort(-cos)[:8]]
+        assert [h.chunk.id for h in dense_only.search(question, k=8)] == expected
 
 
 def test_answer_quotes_are_exact_substrings_with_markers(bot: Bot) -> None:
