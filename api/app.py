@@ -46,6 +46,8 @@ class FeedbackRequest(BaseModel):
     answer_id: str = Field(max_length=64, description="The `answer_id` of an answer.")
     rating: Literal["up", "down"]
     comment: str | None = Field(None, max_length=2000, description="What was wrong or missing.")
+    amends: int | None = Field(None, ge=1, description="The `feedback_id` of this reader's earlier vote on the same "
+                               "answer: it is replaced (to add a comment, say) instead of counted again.")
 
 
 class CitationOut(BaseModel):
@@ -85,6 +87,7 @@ class ChatResponse(AskResponse):
 
 class FeedbackResponse(BaseModel):
     status: Literal["recorded"]
+    feedback_id: int = Field(description="Send it back as `amends` to change this vote or add a comment.")
 
 
 class SearchResult(BaseModel):
@@ -225,10 +228,12 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
 
     @v1.post("/feedback", status_code=201, response_model=FeedbackResponse, tags=["questions"],
              responses=_problems(404))
-    async def feedback(body: FeedbackRequest) -> dict[str, str]:
-        await anyio.to_thread.run_sync(assistant.feedback, body.answer_id, body.rating, body.comment)
-        metrics.feedback.labels(body.rating).inc()
-        return {"status": "recorded"}
+    async def feedback(body: FeedbackRequest) -> dict[str, Any]:
+        feedback_id = await anyio.to_thread.run_sync(assistant.feedback, body.answer_id, body.rating, body.comment,
+                                                     body.amends)
+        if body.amends is None:  # an amendment is the same vote
+            metrics.feedback.labels(body.rating).inc()
+        return {"status": "recorded", "feedback_id": feedback_id}
 
     @v1.get("/search", response_model=SearchResponse, tags=["questions"])
     async def search(q: str = Query(description="The question or keywords."),

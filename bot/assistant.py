@@ -148,8 +148,8 @@ class Assistant:
         async for piece in generator.stream(turn.asked, turn.evidence.passages, turn.reply.answer, turn.deadline):
             yield piece if isinstance(piece, str) else self._settle(turn, piece)
 
-    def feedback(self, answer_id: str, rating: str, comment: str | None = None) -> None:
-        self.history.add_feedback(answer_id, rating, comment)
+    def feedback(self, answer_id: str, rating: str, comment: str | None = None, amends: int | None = None) -> int:
+        return self.history.add_feedback(answer_id, rating, comment, amends)
 
     def _draft(self, query: str, top_k: int | None, started: float) -> tuple[Answer, Evidence | None, tuple]:
         """(the cached or extractive answer, the evidence when the model is still to be asked,

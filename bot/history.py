@@ -173,12 +173,19 @@ class History:
                  json.dumps(context_terms or [], ensure_ascii=False), self.clock()),
             )
 
-    def add_feedback(self, answer_id: str, rating: str, comment: str | None) -> None:
+    def add_feedback(self, answer_id: str, rating: str, comment: str | None, amends: int | None = None) -> int:
+        """Record a vote and return its id; with `amends` (an id from an earlier call for the same
+        answer) that vote is replaced instead, so a comment added later does not count twice."""
         with self._tx() as db:
             if db.execute("SELECT 1 FROM questions WHERE answer_id = ?", (answer_id,)).fetchone() is None:
                 raise AnswerNotFound(f"no answer {answer_id!r} was given (or it is too old to rate)")
-            db.execute("INSERT INTO feedback (answer_id, rating, comment, at) VALUES (?, ?, ?, ?)",
-                       (answer_id, rating, comment or None, self.clock()))
+            if amends is not None:
+                if not db.execute("UPDATE feedback SET rating = ?, comment = ?, at = ? WHERE id = ? AND answer_id = ?",
+                                  (rating, comment or None, self.clock(), amends, answer_id)).rowcount:
+                    raise AnswerNotFound(f"no feedback {amends} on answer {answer_id!r} to amend")
+                return amends
+            return db.execute("INSERT INTO feedback (answer_id, rating, comment, at) VALUES (?, ?, ?, ?)",
+                              (answer_id, rating, comment or None, self.clock())).lastrowid
 
     def report(self, limit: int = 10, since_s: float | None = None) -> Report:
         since = self.clock() - since_s if since_s else 0.0

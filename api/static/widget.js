@@ -674,13 +674,15 @@ textarea::placeholder{color:var(--muted);opacity:1}
         h("span", { "aria-hidden": "true" }, t.ask), ...buttons, status);
     }
 
-    /** Thumbs down: an optional comment first; the rating is posted once, with it, on Send or Skip. */
+    /** Thumbs down: the vote is posted at once (it counts even if the reader walks away), then an
+     *  optional comment amends that same vote on Send; Skip or Esc just close the box. */
     comment(v, buttons, status) {
       if (v.m.rating) return;
       const t = this.t;
       const id = `${v.id}-cm`;
       const box = h("textarea", { id, class: "cmq", rows: 3, maxlength: 1000 });
       const done = async (text) => {
+        await v.pending;
         if (await this.rate(v, "down", buttons, status, text.trim())) {
           form.remove();
           v.form = null;
@@ -704,19 +706,24 @@ textarea::placeholder{color:var(--muted);opacity:1}
       }
       v.fb.append(form);
       box.focus();
+      v.pending = this.rate(v, "down", buttons, status);
     }
 
+    /** Post a vote, or amend the one already posted when there is a comment to add. */
     async rate(v, rating, buttons, status, comment) {
       const { m } = v;
-      if (m.rating || v.rating) return false;
+      if (v.rating) return false;
+      if (m.rating && !comment) return true;
       v.rating = true;
       try {
         const body = { answer_id: m.answer_id, rating };
         if (comment) body.comment = comment;
+        if (m.rating && m.feedback_id) body.amends = m.feedback_id;
         const r = await fetch(`${this.cfg.endpoint}/v1/feedback`, { method: "POST", headers: this.headers(),
           body: JSON.stringify(body) });
         if (!r.ok) throw new Error(`HTTP ${r.status}`);
         m.rating = rating;
+        m.feedback_id = (await r.json()).feedback_id;
         this.save();
         for (const b of buttons) {
           b.setAttribute("aria-pressed", String(b.dataset.rating === rating));

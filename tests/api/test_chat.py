@@ -2,6 +2,7 @@
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -109,14 +110,25 @@ def test_feedback_is_recorded_and_reported(server: str, served_settings: Setting
         asked = httpx.post(f"{server}/v1/ask", json={"question": "PVC 和 PV 是怎么绑定的？"}, timeout=30).json()
     r = httpx.post(f"{server}/v1/feedback", json={"answer_id": asked["answer_id"], "rating": "down",
                                                   "comment": "没说 StorageClass 的绑定模式"})
-    assert r.status_code == 201 and r.json() == {"status": "recorded"}
+    assert r.status_code == 201 and r.json()["status"] == "recorded"
+    # A later comment amends that vote (one vote, with the comment), and only on its own answer.
+    vote = httpx.post(f"{server}/v1/feedback", json={"answer_id": refused["answer_id"], "rating": "down"}).json()
+    amend = {"answer_id": refused["answer_id"], "rating": "down", "comment": "答非所问",
+             "amends": vote["feedback_id"]}
+    assert httpx.post(f"{server}/v1/feedback", json=amend).json() == {"status": "recorded",
+                                                                     "feedback_id": vote["feedback_id"]}
+    with sqlite3.connect(served_settings.history_path()) as db:
+        assert db.execute("SELECT rating, comment FROM feedback WHERE answer_id = ?",
+                          (refused["answer_id"],)).fetchall() == [("down", "答非所问")]
     assert httpx.post(f"{server}/v1/feedback", json={"answer_id": refused["answer_id"], "rating": "up"}
                       ).status_code == 201
 
     for body, status in [({"answer_id": "never-given", "rating": "up"}, 404),
                          ({"answer_id": asked["answer_id"], "rating": "meh"}, 422),
                          ({"answer_id": asked["answer_id"], "rating": "down", "comment": "x" * 2001}, 422),
-                         ({"rating": "down"}, 422)]:
+                         ({"rating": "down"}, 422),
+                         ({"answer_id": asked["answer_id"], "rating": "up", "amends": vote["feedback_id"]}, 404),
+                         ({"answer_id": refused["answer_id"], "rating": "up", "amends": 0}, 422)]:
         r = httpx.post(f"{server}/v1/feedback", json=body)
         assert r.status_code == status and r.headers["content-type"].startswith(PROBLEM), body
 

@@ -446,7 +446,7 @@ def feedback_rows(settings: Settings, answer_id: str) -> list[tuple[str, str | N
 
 
 def test_thumbs_down_takes_an_optional_comment(tabs, site: str, site_settings: Settings) -> None:
-    """Thumbs down opens a comment box; the rating is stored once, with the comment when there is one."""
+    """Thumbs down is stored at once and opens a comment box; Send adds the comment to that same vote."""
     tab = tabs()
     tab.page.goto(f"{site}/")
     open_panel(tab)
@@ -465,13 +465,15 @@ def test_thumbs_down_takes_an_optional_comment(tabs, site: str, site_settings: S
     keys.press("Enter")  # a new line, not a send
     keys.type("讲的是另一件事 <img src=x onerror=alert(1)>")
     expect(box).to_have_value("引用的段落\n讲的是另一件事 <img src=x onerror=alert(1)>")
-    assert feedback_rows(site_settings, ids[0]) == [], "nothing is stored before Send or Skip"
+    expect(sent.locator(".fbmsg")).to_have_text("谢谢反馈！")
+    assert feedback_rows(site_settings, ids[0]) == [("down", None)], "the vote counts before any Send"
     shot(tab, "06b-feedback-comment")
     keys.press("Control+Enter")
     expect(sent.locator(".fbmsg")).to_have_text("谢谢反馈！")
     expect(sent.locator(".cm")).to_have_count(0)
     assert focused(tab) == "fbb"
-    assert feedback_rows(site_settings, ids[0]) == [("down", "引用的段落\n讲的是另一件事 <img src=x onerror=alert(1)>")]
+    amended = [("down", "引用的段落\n讲的是另一件事 <img src=x onerror=alert(1)>")]
+    assert feedback_rows(site_settings, ids[0]) == amended, "the comment amends the vote; it is not a second one"
     assert in_shadow(tab, "return root.querySelectorAll('img').length") == 0
     assert tab.page.evaluate("document.querySelectorAll('img').length") == 0
 

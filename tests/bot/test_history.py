@@ -64,6 +64,17 @@ def test_feedback_needs_an_answer_that_was_given(history: History) -> None:
         history.add_feedback("never", "down", "x")
 
 
+def test_a_comment_amends_the_vote_it_belongs_to(history: History) -> None:
+    history.log("a1", "Pod 是什么", refused=False, top_score=0.91, door="ask")
+    history.log("a2", "Service 是什么", refused=False, top_score=0.91, door="ask")
+    vote = history.add_feedback("a1", "down", None)
+    assert history.add_feedback("a1", "down", "太短", amends=vote) == vote
+    with pytest.raises(AnswerNotFound):  # another answer's vote cannot be amended through this one
+        history.add_feedback("a2", "up", "x", amends=vote)
+    report = history.report()
+    assert (report.up, report.down) == (0, 1) and report.downvoted[0].comments == ["太短"]
+
+
 def test_report_groups_the_same_question_however_typed(history: History, clock: Clock) -> None:
     for i, q in enumerate(["Pod 是什么？", "pod 是什么", "POD  是什么?", "Pod 是什么"]):
         history.log(f"p{i}", q, refused=False, top_score=0.9, door="ask")
