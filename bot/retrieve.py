@@ -156,8 +156,8 @@ class Retriever:
             for r, idx in enumerate(ranking):
                 fused[idx] = fused.get(idx, 0.0) + weight / (self.options.rrf_k + r + 1)
         order = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
-        ranked = np.sort(cos)[::-1]
-        margin = float(ranked[0] - ranked[20:50].mean()) if len(ranked) > 20 else float(ranked[0] - ranked.mean())
+        best = -np.sort(np.partition(-cos, min(50, len(cos)) - 1)[:50])  # the 50 highest, descending
+        margin = float(best[0] - best[20:50].mean()) if len(cos) > 20 else float(best[0] - cos.mean())
         hits = [
             Hit(chunk=snap.chunks[idx], score=fused[idx], dense=float(cos[idx]),
                 sparse=float(sparse_scores[idx]), rank=r + 1)
