@@ -33,6 +33,8 @@ class AnswerOptions(BaseModel):
     min_dense: float = Field(0.865, description="Refuse below this cosine similarity of the best passage.")
     min_margin: float = Field(0.01, description="Refuse when the best passage stands less than this above "
                                                 "the corpus background (cosine).")
+    unseen_min_dense: float = Field(0.89, description="Refuse a Chinese question that names a Latin term the "
+                                    "corpus never uses when the best passage's cosine is below this.")
     refusal_citations: int = Field(3, ge=0, le=10, description="Closest passages shown with a refusal.")
 
 
@@ -136,7 +138,8 @@ def extract(ev: Evidence, options: AnswerOptions) -> Answer:
 
 def refuse(sig: Signals, options: AnswerOptions) -> bool:
     """The calibrated rule (README, "Refusal"): any one weak signal is enough."""
-    return bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < options.min_dense
+    return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < options.min_dense
+            or (bool(sig.unseen) and sig.dense < options.unseen_min_dense))
 
 
 def candidates(hit: Hit) -> list[tuple[int, str]]:

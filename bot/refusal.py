@@ -6,7 +6,10 @@ Three signals, each cheap and each explainable to a reader:
 - `margin`: how far the best passage stands above the corpus' background (ranks 21-50): an
   off-topic question finds every passage about equally (un)related;
 - `unknown`: identifiers the question asks about (camelCase fields, dotted paths, --flags,
-  annotation keys, kubectl subcommands) that the corpus never mentions, even allowing a typo.
+  annotation keys, kubectl subcommands) that the corpus never mentions, even allowing a typo;
+- `unseen`: Latin words of a Chinese question (there they are terms: product and tool names,
+  fields) that the corpus never uses, is not one typo away from, and the glossary does not map:
+  `velero`, `argo`; with only middling evidence, a sign the question is about something else.
 The thresholds come from the development sets (README, "Refusal"). A fourth signal, the
 idf-weighted share of question terms found in the best passages, was measured and dropped:
 colloquial questions score as low on it as off-topic ones.
@@ -20,8 +23,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from bot.retrieve import Retrieval, Snapshot
-from bot.terms import DATA, normalize
+from bot.terms import CJK_RUN, DATA, glossary_hits, normalize, tokens
 
+WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
 CAMEL = re.compile(r"\b[a-z]+(?:[A-Z][a-z0-9]+)+[A-Z]*\b")
 DOTTED = re.compile(r"\b(?:spec|metadata|status|data)\.[\w.]+")
 ANNOTATION = re.compile(r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:io|com|org|dev|sh)/[a-z0-9][\w.-]*")
@@ -40,10 +44,11 @@ class Signals:
     dense: float
     margin: float
     unknown: tuple[str, ...]
+    unseen: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, float]:
         return {"dense": round(self.dense, 4), "margin": round(self.margin, 4),
-                "unknown_terms": float(len(self.unknown))}
+                "unknown_terms": float(len(self.unknown)), "unseen_terms": float(len(self.unseen))}
 
 
 @cache
@@ -58,7 +63,17 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
         dense=hits[0].dense if hits else 0.0,
         margin=found.margin,
         unknown=unknown_identifiers(snap, question),
+        unseen=unseen_terms(snap, question),
     )
+
+
+def unseen_terms(snap: Snapshot, question: str) -> tuple[str, ...]:
+    if not CJK_RUN.search(question):
+        return ()  # most words of an English question are absent from a Chinese corpus anyway
+    mapped = {t for term in glossary_hits(question) for t in tokens(term)}
+    return tuple(dict.fromkeys(
+        t for t in tokens(question)
+        if WORD.fullmatch(t) and t not in snap.vocab and t not in mapped and not snap.spelling.correct(t)))
 
 
 def unknown_identifiers(snap: Snapshot, question: str) -> tuple[str, ...]:
