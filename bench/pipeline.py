@@ -186,11 +186,11 @@ def main() -> None:
     result["serve_k8s_docs"] = serve_latency(k8s_idx, qs)
     save()
     print("quality …", file=sys.stderr)
+    naive_store = naive_idx if (naive_idx / "chroma.sqlite3").exists() else None
     result["quality"] = {
-        "k8s-docs": quality(k8s_idx, naive_idx if (naive_idx / "chroma.sqlite3").exists() else None, SETS["k8s-docs"]),
+        "k8s-docs": quality(k8s_idx, naive_store, SETS["k8s-docs"]),
         "column": quality(col_idx, None, SETS["column"]),
-        "k8s-docs held-out": quality(k8s_idx, naive_idx if (naive_idx / "chroma.sqlite3").exists() else None,
-                                     SETS["k8s-docs held-out"]),
+        "k8s-docs held-out": quality(k8s_idx, naive_store, SETS["k8s-docs held-out"]),
     }
     partial.unlink(missing_ok=True)
     (RESULTS / "pipeline.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))

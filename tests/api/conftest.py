@@ -1,7 +1,7 @@
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -20,6 +20,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ok(url: str, seconds: float, alive: Callable[[], bool] = lambda: True,
+            why: Callable[[], str] = lambda: "server did not become ready") -> None:
+    """Poll `url` until it answers 200; fail with `why()` after `seconds` or once `alive()` is false."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert alive() and time.monotonic() < deadline, why()
+        time.sleep(0.1)
+
+
 @contextmanager
 def serving(app: FastAPI, ready: str = "/readyz", timeout: float = 60) -> Iterator[str]:
     """`app` under real uvicorn on a free loopback port, in a thread; yields the base URL."""
@@ -28,15 +42,7 @@ def serving(app: FastAPI, ready: str = "/readyz", timeout: float = 60) -> Iterat
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{base}{ready}", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "server did not become ready"
-        time.sleep(0.1)
+    wait_ok(f"{base}{ready}", timeout)
     try:
         yield base
     finally:

@@ -22,7 +22,7 @@ from bot.retrieve import RetrievalOptions
 from bot.service import Bot
 from bot.settings import LimitOptions
 from index.embed import Embedder
-from tests.api.conftest import free_port, open_settings, serving
+from tests.api.conftest import free_port, open_settings, serving, wait_ok
 from tests.conftest import bot_over, copy_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,15 +47,8 @@ class ChromaServer:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1",
                                           "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert self.proc.poll() is None and time.monotonic() < deadline, self.log.read_text()[-2000:]
-            time.sleep(0.1)
+        wait_ok(f"{self.url}/api/v2/heartbeat", 30, alive=lambda: self.proc.poll() is None,
+                why=lambda: self.log.read_text()[-2000:])
 
     def pause(self, paused: bool) -> None:
         """SIGSTOP / SIGCONT: the server keeps its port but answers nothing (a hung store)."""
