@@ -1,4 +1,5 @@
-"""`kqa`: ingest, search, ask, serve, eval, report. Thin: every command calls the same Bot as HTTP.
+"""`kqa`: ingest, search, ask, serve, eval, report, slack. Thin: every command calls the same Bot
+as HTTP (answers given here are logged and cached like any other, with door "cli").
 
 Errors from kqa's family print one line and exit 1; usage errors exit 2 (argparse).
 """
@@ -20,16 +21,23 @@ for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY", 
 # them and 22 ms without (the matrix products numpy does here are tiny).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+from api.settings import Settings  # noqa: E402
+from bot.answer import lecture_tag  # noqa: E402
 from bot.errors import KqaError  # noqa: E402
-from bot.history import Asked, History, Report  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.history import Asked, Report  # noqa: E402
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {}
+    settings = Settings()
     if getattr(args, "index", None):
-        overrides["index_dir"] = Path(args.index)
-    return Settings(**overrides)
+        settings.store = settings.store.model_copy(update={"path": Path(args.index)})
+    return settings
+
+
+def _bot(args: argparse.Namespace):  # -> bot.bot.Bot, imported late: it loads numpy, jieba, chromadb
+    from bot.bot import Bot
+
+    return Bot.open(_settings(args))
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -39,40 +47,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     folder = Path(args.dir) if args.dir else settings.corpus_dir
-    store = Store(settings.store_options())
-    report = build_index(folder, store, Embedder(settings.embed_options()), settings.chunking,
+    store = Store(settings.store)
+    report = build_index(folder, store, Embedder(settings.embed), settings.chunking,
                          progress=sys.stderr.isatty() or args.progress)
     print(report.summary())
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from bot.service import Bot
-
-    hits = Bot.open(_settings(args)).search(args.question, k=args.k)
+    hits = _bot(args).search(args.question, k=args.k)
     if args.json:
         print(json.dumps([{**asdict(h.chunk), "score": h.score, "dense": h.dense, "rank": h.rank} for h in hits],
                          ensure_ascii=False, indent=2))
         return 0
     for h in hits:
-        lecture = f"第{h.chunk.lecture:02d}讲 " if h.chunk.lecture is not None else ""
-        print(f"{h.rank:>2}. {h.score:.4f}  {lecture}{h.chunk.title} › {h.chunk.section}  ({h.chunk.source})")
+        print(f"{h.rank:>2}. {h.score:.4f}  {lecture_tag(h.chunk.lecture)}{h.chunk.title} › {h.chunk.section}  "
+              f"({h.chunk.source})")
         print("    " + h.chunk.text[:160].replace("\n", " "))
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from bot.service import Bot
-
-    ans = Bot.open(_settings(args)).ask(args.question)
+    reply = _bot(args).ask(args.question, door="cli")
     if args.json:
-        print(json.dumps(ans.to_dict(), ensure_ascii=False, indent=2))
+        print(json.dumps(reply.to_dict(), ensure_ascii=False, indent=2))
         return 0
+    ans = reply.answer
     print(ans.answer)
     print()
     for c in ans.citations:
-        lecture = f"第{c.lecture:02d}讲 " if c.lecture is not None else ""
-        print(f"[{c.n}] {lecture}{c.title} › {c.section}  ({c.source})")
+        print(f"[{c.n}] {lecture_tag(c.lecture)}{c.title} › {c.section}  ({c.source})")
         print(f"    「{c.quote}」")
     return 0
 
@@ -80,8 +84,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
-    from api.observe import configure_logging
+    from api.http.app import create_app
+    from api.http.observe import configure_logging
 
     settings = _settings(args)
     host = args.host or settings.server.host
@@ -92,8 +96,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                "proxy_headers": bool(forwarded), "forwarded_allow_ips": forwarded}
     if args.workers > 1:
         if args.index:
-            os.environ["KQA_INDEX_DIR"] = str(Path(args.index))  # the workers read their settings anew
-        uvicorn.run("api.app:app_from_env", factory=True, workers=args.workers, **options)
+            os.environ["KQA_STORE__PATH"] = str(Path(args.index))  # the workers read their settings anew
+        uvicorn.run("api.http.app:app_from_env", factory=True, workers=args.workers, **options)
     else:
         uvicorn.run(create_app(settings), **options)
     return 0
@@ -105,7 +109,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no questions recorded yet ({path} does not exist)")
         return 0
-    report = History(path, settings.history).report(limit=args.limit, since_s=args.days * 86400 if args.days else None)
+    from bot.bot import Bot
+
+    report = Bot.open(settings).report(limit=args.limit, since_s=args.days * 86400 if args.days else None)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -139,13 +145,13 @@ def render_report(report: Report, days: float | None) -> str:
 def cmd_eval(args: argparse.Namespace) -> int:
     from bot.evaluate import evaluate, load_questions, render
 
-    report = evaluate(_settings(args), load_questions(Path(args.questions)), progress=not args.json)
+    report = evaluate(_bot(args), load_questions(Path(args.questions)), progress=not args.json)
     print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else render(report))
     return 0
 
 
 def cmd_slack(args: argparse.Namespace) -> int:
-    from api.slack_cli import run_socket_mode
+    from api.slack.socket import run_socket_mode
 
     return run_socket_mode(_settings(args))
 
@@ -156,7 +162,7 @@ def parser() -> argparse.ArgumentParser:
 
     def add(name: str, fn, help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help)
-        sp.add_argument("--index", help="index folder (default: KQA_INDEX_DIR or index/store)")
+        sp.add_argument("--index", help="index folder (default: KQA_STORE__PATH or index/store)")
         sp.set_defaults(fn=fn)
         return sp
 

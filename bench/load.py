@@ -113,11 +113,11 @@ def chroma_server(index: Path, work: Path) -> Iterator[str]:
 def kqa_server(index: Path, chroma_url: str | None, cache: bool, workers: int, work: Path) -> Iterator[tuple]:
     port = free_port()
     log = work / f"serve-{port}.log"
-    env = {**ENV, "KQA_INDEX_DIR": str(index), "KQA_DATA_DIR": str(work / f"data-{port}"),
+    env = {**ENV, "KQA_STORE__PATH": str(index), "KQA_DATA_DIR": str(work / f"data-{port}"),
            "KQA_LIMITS__RATE_PER_MINUTE": "0", "KQA_LIMITS__MAX_BODY_BYTES": "65536"}
-    env.pop("KQA_CHROMA_URL", None)
+    env.pop("KQA_STORE__URL", None)
     if chroma_url:
-        env["KQA_CHROMA_URL"] = chroma_url
+        env["KQA_STORE__URL"] = chroma_url
     if not cache:
         env["KQA_CACHE__ANSWERS"] = "0"
     cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stores", default="embedded,chroma", help="embedded, chroma or both (default both)")
     p.add_argument("--cache", default="off,on", help="answer cache off, on or both (default both)")
     p.add_argument("--warmup", type=float, default=10.0, help="seconds of load before measuring (default 10)")
-    p.add_argument("--index", type=Path, help="embedded index folder (default: KQA_INDEX_DIR or index/store); "
+    p.add_argument("--index", type=Path, help="embedded index folder (default: KQA_STORE__PATH or index/store); "
                                               "built from corpus/ with kqa ingest when missing")
     p.add_argument("--out", type=Path, default=RESULTS / "load.json")
     args = p.parse_args(argv)
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from bot.settings import Settings
 
-    index = args.index or Settings().index_dir
+    index = args.index or Settings().store.path
     if not (index / "chroma.sqlite3").exists():
         print(f"no index in {index}: building it with kqa ingest (once)", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "api.cli", "ingest", "--index", str(index)], cwd=ROOT, env=ENV,

@@ -47,11 +47,11 @@ def kqa_ingest(corpus: str, index: str) -> dict:
     from bot.settings import Settings
     from index.build import build_index
     from index.embed import Embedder
-    from index.store import Store
+    from index.store import Store, StoreOptions
 
     started = time.perf_counter()
-    settings = Settings(index_dir=Path(index))
-    report = build_index(Path(corpus), Store(settings.store_options()), Embedder(settings.embed_options()),
+    settings = Settings(store=StoreOptions(path=Path(index)))
+    report = build_index(Path(corpus), Store(settings.store), Embedder(settings.embed),
                          settings.chunking, progress=False)
     raw = sum(len(p.read_text(encoding="utf-8", errors="ignore")) for p in Path(corpus).rglob("*.md"))
     return {"seconds": time.perf_counter() - started, "chunks": report.chunks, "unchanged": report.unchanged,
@@ -96,17 +96,18 @@ def serve_latency(index: Path, questions: list[str]) -> dict:
 
 
 def quality(index: Path, naive_index: Path | None, qfile: Path) -> dict:
+    from bot.bot import Bot
     from bot.evaluate import load_questions, run, summarize
     from bot.retrieve import Hit
-    from bot.service import Bot
     from bot.settings import Settings
     from bot.terms import tokens
+    from index.store import StoreOptions
 
     questions = load_questions(qfile)
     systems: dict[str, dict] = {}
-    kqa = Bot.open(Settings(index_dir=index))
+    kqa = Bot.open(Settings(store=StoreOptions(path=index)))
     kqa.warm()
-    systems["kqa"] = summarize(run(questions, lambda q: kqa.search(q, k=20), lambda q: kqa.ask(q).refused, False))
+    systems["kqa"] = summarize(run(questions, lambda q: kqa.search(q, k=20), lambda q: kqa.answer(q).refused, False))
     snap = kqa.retriever.snapshot()
 
     def dense_alone(q: str) -> list[Hit]:

@@ -1,8 +1,8 @@
 """Question → hits → an extractive, cited Answer. No LLM: the answer is a few of the
 column's own sentences, each followed by the marker of the passage it came from.
 
-When the evidence is weak the answer is a refusal that still lists the closest passages.
-The rule and its operating point are documented in README ("Refusal").
+When the evidence is weak the answer is a refusal that still lists the closest passages
+(the rule: bot.refusal).
 
 `gather` (retrieval and the refusal rule) and `extract` (sentence selection) are separate so
 that a generated answer (bot.generate) can start from the same evidence and fall back to the
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from pydantic import BaseModel, Field
 
-from bot.refusal import Signals, signals
+from bot.refusal import RefusalOptions, refusal_text, refuse, signals
 from bot.retrieve import Hit, Retriever, Snapshot
 from bot.terms import CJK_RUN, query_terms, tokens
 from corpus.chunk import split_blocks, split_sentences
@@ -30,12 +30,6 @@ class AnswerOptions(BaseModel):
     passages: int = Field(4, ge=1, le=20, description="Top passages that sentences are drawn from.")
     max_sentences: int = Field(4, ge=1, le=10, description="Most sentences in an answer.")
     max_chars: int = Field(400, ge=50, description="Answer length budget in characters.")
-    min_dense: float = Field(0.865, description="Refuse below this cosine similarity of the best passage.")
-    min_margin: float = Field(0.01, description="Refuse when the best passage stands less than this above "
-                                                "the corpus background (cosine).")
-    unseen_min_dense: float = Field(0.89, description="Refuse a Chinese question that names a Latin term the "
-                                    "corpus never uses when the best passage's cosine is below this.")
-    refusal_citations: int = Field(3, ge=0, le=10, description="Closest passages shown with a refusal.")
 
 
 @dataclass(frozen=True)
@@ -92,30 +86,28 @@ class Evidence:
     started: float
 
 
-def answer(question: str, retriever: Retriever, options: AnswerOptions, top_k: int | None = None) -> Answer:
-    return extract(gather(question, retriever, options, top_k), options)
-
-
-def gather(question: str, retriever: Retriever, options: AnswerOptions, top_k: int | None = None) -> Evidence:
+def gather(question: str, retriever: Retriever, options: AnswerOptions, refusal: RefusalOptions,
+           top_k: int | None = None) -> Evidence:
+    """Retrieval and the refusal rule, for a checked question."""
     started = time.perf_counter()
-    found = retriever.retrieve(question, k=max(top_k or options.passages, options.refusal_citations, 5))
+    found = retriever.retrieve(question, k=max(top_k or options.passages, refusal.citations, 5))
     hits = found.hits
     snap = retriever.snapshot()
     sig = signals(snap, question, found)
     confidence = {**sig.as_dict(), "fused": round(float(hits[0].score), 5) if hits else 0.0}
     return Evidence(question=question, hits=hits, passages=hits[: top_k or options.passages],
-                    refused=not hits or refuse(sig, options), confidence=confidence, snapshot=snap,
+                    refused=not hits or refuse(sig, refusal), confidence=confidence, snapshot=snap,
                     started=started)
 
 
-def extract(ev: Evidence, options: AnswerOptions) -> Answer:
+def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> Answer:
     """The extractive answer (or the refusal) for the evidence."""
     question, hits, started = ev.question, ev.hits, ev.started
     if ev.refused:
         return Answer(
-            question=question, answer=_refusal_text(question), refused=True,
-            citations=[cite(i + 1, h, lead(h)) for i, h in enumerate(hits[: options.refusal_citations])],
-            took_ms=_ms(started), confidence=ev.confidence,
+            question=question, answer=refusal_text(question), refused=True,
+            citations=[cite(i + 1, h, lead(h)) for i, h in enumerate(hits[: refusal.citations])],
+            took_ms=ms_since(started), confidence=ev.confidence,
         )
     base, extra = query_terms(question)
     chosen = _choose(ev.snapshot, ev.passages, base, extra, options) or [
@@ -133,13 +125,7 @@ def extract(ev: Evidence, options: AnswerOptions) -> Answer:
     by_rank = {h.rank: h for h in hits}
     citations = [cite(n, by_rank[rank], quotes[rank].text) for rank, n in numbers.items()]
     return Answer(question=question, answer=text, refused=False, citations=citations,
-                  took_ms=_ms(started), confidence=ev.confidence)
-
-
-def refuse(sig: Signals, options: AnswerOptions) -> bool:
-    """The calibrated rule (README, "Refusal"): any one weak signal is enough."""
-    return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < options.min_dense
-            or (bool(sig.unseen) and sig.dense < options.unseen_min_dense))
+                  took_ms=ms_since(started), confidence=ev.confidence)
 
 
 def candidates(hit: Hit) -> list[tuple[int, str]]:
@@ -220,11 +206,11 @@ def _join(parts: list[str]) -> str:
     return out
 
 
-def _refusal_text(question: str) -> str:
-    if is_chinese(question):
-        return "专栏里似乎没有讲到这个问题。下面是最接近的几段内容，供你参考。"
-    return "The column does not seem to cover this. Here are the closest passages it has."
+def lecture_tag(lecture: int | None) -> str:
+    """"第06讲 " for a lecture, "" for none: how citations name lectures everywhere."""
+    return f"第{lecture:02d}讲 " if lecture is not None else ""
 
 
-def _ms(started: float) -> float:
+def ms_since(started: float) -> float:
+    """Milliseconds since `started` (a perf_counter reading), as answers report them."""
     return round((time.perf_counter() - started) * 1000, 2)

@@ -1,41 +1,48 @@
-"""kqa's error family, in one place. Every stage raises a subclass of `KqaError`; the API
-turns the family into problem+json in one handler, the CLI into one line.
+"""kqa's error family, the whole tree. Every stage raises subclasses of `KqaError` defined next
+to the code that fails (the module in brackets); the HTTP door turns the family into problem+json
+in one handler (api/http/problems.py), the CLI into one line, Slack into one message.
 
-    KqaError
-    ├── CorpusNotFound          corpus folder missing                      (corpus.errors)
-    ├── ModelUnavailable        embedding model cannot be loaded           (index.embed)
-    ├── IndexNotBuilt           nothing ingested yet                       (index.store)
-    ├── ModelMismatch           index built with another embedding model   (index.store)
-    ├── StoreUnavailable        Chroma unreachable                         (index.store)
-    ├── BadQuestion             empty, too long or not text
-    ├── ConversationNotFound    unknown or expired conversation id         (bot.history)
-    ├── AnswerNotFound          feedback for an answer id never given      (bot.history)
-    ├── AccessDenied            API keys are set and none or a wrong one was sent   (api.access)
-    ├── RateLimited             too many requests from one key or address           (api.access)
-    ├── BodyTooLarge            request body over the size limit                    (api.access)
-    └── AnswerTimeout           no answer within the time limit                     (api.app)
+    KqaError                                                                 (corpus.errors)
+    ├── CorpusNotFound          corpus folder missing                        (corpus.errors)
+    ├── ModelUnavailable        embedding model cannot be loaded             (index.embed)
+    ├── IndexNotBuilt           nothing ingested yet                         (index.store)
+    ├── ModelMismatch           index built with another embedding model     (index.store)
+    ├── StoreUnavailable        Chroma unreachable                           (index.store)
+    ├── BadQuestion             empty, too long or not text                  (bot.errors)
+    ├── NotReady                the model and index are still loading        (bot.errors)
+    ├── ConversationNotFound    unknown or expired conversation id           (bot.errors)
+    ├── AnswerNotFound          feedback for an answer id never given        (bot.errors)
+    ├── AccessDenied            API keys are set and none or a wrong one was sent   (api.http.access)
+    ├── RateLimited             too many requests from one key or address           (api.http.access)
+    ├── BodyTooLarge            request body over the size limit                    (api.http.access)
+    ├── AnswerTimeout           no answer within the time limit                     (api.http.routes)
+    └── SlackNotConfigured      Socket Mode asked for without its tokens            (api.slack.settings)
 
-An error may carry `headers` for the HTTP door (`Retry-After`, `WWW-Authenticate`). The HTTP door
+`status` is the error's HTTP meaning and `title` a phrase safe to show anyone. The HTTP door
 shows a 4xx error's message to the client; a 5xx error's only when it sets `public` (others may
-name hosts or folders: they are logged, and the client gets the title).
+name hosts or folders: they are logged, and the client gets the title). tests/bot/test_errors.py
+checks this tree against the classes that exist.
 """
-
-from types import MappingProxyType
 
 from corpus.errors import CorpusNotFound, KqaError
 from index.embed import ModelUnavailable
 from index.store import IndexNotBuilt, ModelMismatch, StoreUnavailable
 
 __all__ = [
-    "AccessDenied", "AnswerNotFound", "AnswerTimeout", "BadQuestion", "BodyTooLarge", "ConversationNotFound",
-    "CorpusNotFound", "IndexNotBuilt", "KqaError", "ModelMismatch", "ModelUnavailable", "RateLimited",
-    "StoreUnavailable",
+    "AnswerNotFound", "BadQuestion", "ConversationNotFound", "CorpusNotFound", "IndexNotBuilt", "KqaError",
+    "ModelMismatch", "ModelUnavailable", "NotReady", "StoreUnavailable",
 ]
 
 
 class BadQuestion(KqaError):
     title = "question not accepted"
     status = 422
+
+
+class NotReady(KqaError):
+    title = "kqa is starting up"
+    status = 503
+    public = True  # says only that loading is under way
 
 
 class ConversationNotFound(KqaError):
@@ -46,30 +53,3 @@ class ConversationNotFound(KqaError):
 class AnswerNotFound(KqaError):
     title = "answer not found"
     status = 404
-
-
-class AccessDenied(KqaError):
-    title = "API key missing or not valid"
-    status = 401
-    headers = MappingProxyType({"WWW-Authenticate": 'Bearer realm="kqa"'})
-
-
-class RateLimited(KqaError):
-    title = "too many requests"
-    status = 429
-
-    def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail)
-        self.headers = {"Retry-After": str(retry_after)}
-
-
-class BodyTooLarge(KqaError):
-    title = "request body too large"
-    status = 413
-
-
-class AnswerTimeout(KqaError):
-    title = "no answer in time"
-    status = 503
-    public = True  # the message says only how long was waited
-    headers = MappingProxyType({"Retry-After": "5"})

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bot.answer import gather
+from bot.bot import Bot
 from bot.retrieve import Hit
 
 
@@ -101,13 +103,15 @@ def run(questions: list[Question], search: Callable[[str], list[Hit]],
     return rows
 
 
-def evaluate(settings, questions: list[Question], progress: bool = True) -> dict:
-    from bot.service import Bot
-
-    bot = Bot.open(settings)
+def evaluate(bot: Bot, questions: list[Question], progress: bool = True) -> dict:
     bot.warm()
-    # the refusal rule alone: a configured chat model (KQA_LLM__*) is not asked for every question
-    rows = run(questions, lambda q: bot.search(q, k=20), lambda q: bot.gather(bot.check(q)).refused, progress)
+    options = bot.settings
+
+    def refused(q: str) -> bool:
+        # the refusal rule alone: a configured chat model (KQA_LLM__*) is not asked for every question
+        return gather(bot.check(q), bot.retriever, options.answer, options.refusal).refused
+
+    rows = run(questions, lambda q: bot.search(q, k=20), refused, progress)
     return {"summary": summarize(rows), "rows": rows}
 
 

@@ -1,22 +1,35 @@
-"""Follow-up questions without an LLM: carry the key terms of earlier turns into retrieval.
+"""Follow-up questions, both ways: with a chat model, condensed into one standalone question;
+without one (or when that fails), searched together with the key terms of earlier turns.
 
-A conversation remembers, for each turn, its key terms: the glossary terms it mentions
+Carrying key terms: a conversation remembers, for each turn, its key terms: the glossary terms it mentions
 (`StatefulSet`, `有状态应用`, `headless service`) and name-like identifiers (`Pod`,
 `kube-apiserver`, `CLONE_NEWPID`). A new message that refers back ("那它和 Deployment
 有什么区别？", "DaemonSet 呢？", "and how do I debug that?") and names few terms of its own is
 searched together with the previous turn's terms, and the response lists them
 (`context_terms`) so the reader sees what was assumed. A message that names its own topic
 starts afresh.
+
+Condensing (with a model): the conversation so far and the new message become one standalone
+question, searched instead of the message (LangChain's history-aware pattern: the earlier turns go
+in as chat history, the model rewrites the last message and does not answer it).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 
+from langchain_core.messages import HumanMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_core.runnables import Runnable
 from pydantic import BaseModel, Field
 
+from bot.generate import Generator, reason
 from bot.terms import IDENT, glossary_hits, normalize, stopwords
+
+log = logging.getLogger("kqa.followup")
 
 # Words that point back at an earlier turn.
 REFER_ZH = re.compile(r"它|这个|那个|这种|那种|这些|那些|其中|上面|上述|刚才|前面|^那|^这|^还有|^另外|呢\s*[？?]?\s*$")
@@ -101,3 +114,48 @@ def _locate(text: str, term: str) -> tuple[int, str]:
         return m.start(), m.group(0)
     m = re.search(re.escape(term), normalize(text))
     return (m.start() if m else len(text)), term
+
+
+# With a model: condensing
+
+CONDENSE_SYSTEM = """You rewrite the reader's latest message about the column 《深入剖析Kubernetes》 as \
+one standalone question that can be understood without the chat history: resolve "it", \
+"that", "它", "那个" and the like to what they refer to in the history. Keep the latest \
+message's language. Do not answer it. If it already stands on its own, return it unchanged. \
+Reply with the question only."""
+
+CONDENSE_PROMPT = ChatPromptTemplate.from_messages(
+    [("system", CONDENSE_SYSTEM), MessagesPlaceholder("chat_history"), ("human", "{input}")])
+HISTORY_TURNS = 6  # earlier messages shown to the model
+
+
+def condense_chain(model: object) -> Runnable:
+    """{chat_history: list of messages, input: str} → the standalone question."""
+    return CONDENSE_PROMPT | model | StrOutputParser()
+
+
+class Condenser:
+    def __init__(self, generator: Generator, max_chars: int = 2000) -> None:
+        self.generator, self.max_chars = generator, max_chars
+        self.chain = condense_chain(generator.model)
+
+    def condense(self, earlier: list[str], message: str, deadline: float) -> str | None:
+        """The standalone question for `message` after the earlier messages, or None (no
+        history, or the model failed: the caller carries key terms instead)."""
+        if not earlier:
+            return None
+        history = [HumanMessage(m) for m in earlier[-HISTORY_TURNS:]]
+        try:
+            text = self.generator.invoke(self.chain, {"chat_history": history, "input": message}, deadline)
+        except Exception as exc:
+            log.warning("follow-up not condensed (%s); carrying key terms instead",
+                        reason(exc, self.generator.options))
+            return None
+        return clean(text, self.max_chars)
+
+
+def clean(text: str, max_chars: int) -> str | None:
+    """The question in the model's reply: its first non-empty line, unquoted, within the limit."""
+    line = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "")
+    line = line.strip("\"'“”「」` ")
+    return line[:max_chars] or None

@@ -125,7 +125,7 @@ def format_passages(passages: list[Hit]) -> str:
     return "\n".join(out)
 
 
-def build_chain(model: Any) -> Runnable:
+def answer_chain(model: Any) -> Runnable:
     """{question, passages: list[Hit], sentences} → the model's text."""
     return (RunnablePassthrough.assign(passages=lambda x: format_passages(x["passages"]))
             | PROMPT | model | StrOutputParser())
@@ -193,7 +193,7 @@ class Generator:
     def __init__(self, options: LLMOptions, model: Any | None = None) -> None:
         self.options = options
         self.model = model if model is not None else chat_model(options)
-        self.chain = build_chain(self.model)
+        self.chain = answer_chain(self.model)
         self.key = (options.provider, options.model, options.base_url, options.temperature, options.max_tokens,
                     options.sentences)
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="kqa-llm")

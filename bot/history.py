@@ -93,15 +93,20 @@ class History:
         self.path, self.options, self.clock = path, options, clock
         self._local = threading.local()
         self._purged = 0.0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db().executescript(SCHEMA)
+        self._created = False
 
     def _db(self) -> sqlite3.Connection:
+        """This thread's connection; the file and its tables are made on first use, so a command
+        that never records anything (search, eval) leaves no database behind."""
         db = getattr(self._local, "db", None)
         if db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            if not self._created:
+                db.executescript(SCHEMA)
+                self._created = True
             self._local.db = db
         return db
 

@@ -1,6 +1,8 @@
-"""When to say "the column does not cover this": signals of the evidence, and the rule.
+"""When to say "the column does not cover this": the signals, the rule that weighs them, its
+thresholds (`RefusalOptions`) and the refusal's text. `bot.answer.gather` applies it; the
+operating point and how it was measured are in docs/refusal.md.
 
-Three signals, each cheap and each explainable to a reader:
+Four signals, each cheap and each explainable to a reader:
 - `dense`: cosine similarity of the question and the best passage (e5 scores are compressed,
   so this alone cannot separate in-domain from off-topic);
 - `margin`: how far the best passage stands above the corpus' background (ranks 21-50): an
@@ -10,7 +12,7 @@ Three signals, each cheap and each explainable to a reader:
 - `unseen`: Latin words of a Chinese question (there they are terms: product and tool names,
   fields) that the corpus never uses, is not one typo away from, and the glossary does not map:
   `velero`, `argo`; with only middling evidence, a sign the question is about something else.
-The thresholds come from the development sets (README, "Refusal"). A fourth signal, the
+The thresholds come from the development sets (docs/refusal.md). A fifth signal, the
 idf-weighted share of question terms found in the best passages, was measured and dropped:
 colloquial questions score as low on it as off-topic ones.
 """
@@ -21,6 +23,8 @@ import difflib
 import re
 from dataclasses import dataclass
 from functools import cache
+
+from pydantic import BaseModel, Field
 
 from bot.retrieve import Retrieval, Snapshot
 from bot.terms import CJK_RUN, DATA, glossary_hits, normalize, tokens
@@ -37,6 +41,15 @@ PROSE_VERBS = frozenset(
     "says shows returns reports prints complains fails gives is can will does keeps throws tells outputs hangs "
     "cannot won't doesn't just still only also".split()
 )
+
+
+class RefusalOptions(BaseModel):
+    min_dense: float = Field(0.865, description="Refuse below this cosine similarity of the best passage.")
+    min_margin: float = Field(0.01, description="Refuse when the best passage stands less than this above "
+                                                "the corpus background (cosine).")
+    unseen_min_dense: float = Field(0.89, description="Refuse a Chinese question that names a Latin term the "
+                                    "corpus never uses when the best passage's cosine is below this.")
+    citations: int = Field(3, ge=0, le=10, description="Closest passages shown with a refusal.")
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,19 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
         unknown=unknown_identifiers(snap, question),
         unseen=unseen_terms(snap, question),
     )
+
+
+def refuse(sig: Signals, options: RefusalOptions) -> bool:
+    """The calibrated rule: any one weak signal is enough."""
+    return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < options.min_dense
+            or (bool(sig.unseen) and sig.dense < options.unseen_min_dense))
+
+
+def refusal_text(question: str) -> str:
+    """What a refusal says, in the question's language."""
+    if CJK_RUN.search(question):
+        return "专栏里似乎没有讲到这个问题。下面是最接近的几段内容，供你参考。"
+    return "The column does not seem to cover this. Here are the closest passages it has."
 
 
 def unseen_terms(snap: Snapshot, question: str) -> tuple[str, ...]:

@@ -1,127 +1,123 @@
-"""The one settings object. Built once at an entry point (CLI, app) and passed down.
+"""The one settings object. Built once at an entry point (the CLI, the app) and passed down.
 
-Environment variables use the `KQA_` prefix; nested groups use `__`
-(`KQA_RETRIEVAL__CANDIDATES=60`). Each stage defines its own options model next to the
-code that uses it; this module only composes them.
+Environment variables use the `KQA_` prefix and `__` between a group and its field
+(`KQA_RETRIEVAL__CANDIDATES=60`, `KQA_STORE__URL=http://chroma:8000`). Each stage defines its own
+options model next to the code that uses it; this module only composes the ones the bot needs.
+The doors add theirs (server, access, limits, Slack) in `api.settings`.
+
+Names of the previous release (`KQA_INDEX_DIR`, `KQA_CHROMA_URL`, `KQA_EMBED_MODEL`, ...) are still
+read, with a warning naming the new one, when the new one is not set (`RENAMED`).
 """
 
 from __future__ import annotations
 
-import json
+import logging
+import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from dotenv import dotenv_values
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.answer import AnswerOptions
-from bot.answer_cache import CacheOptions
 from bot.followup import FollowUpOptions
 from bot.generate import LLMOptions
 from bot.history import HistoryOptions
+from bot.refusal import RefusalOptions
 from bot.retrieve import RetrievalOptions
 from corpus.chunk import ChunkOptions
-from index.embed import DEFAULT_MODEL_DIR, EmbedOptions
+from index.embed import EmbedOptions
 from index.store import StoreOptions
 
 ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "KQA_"
+log = logging.getLogger("kqa.settings")
 
 
-class ServerOptions(BaseModel):
-    host: str = Field("127.0.0.1", description="Address `kqa serve` listens on.")
-    port: int = Field(8000, ge=1, le=65535, description="Port `kqa serve` listens on.")
-    max_question_chars: int = Field(2000, ge=10, description="Longer questions get 422.")
+class CacheOptions(BaseModel):
+    answers: int = Field(2048, ge=0, description="Finished answers kept in memory per process (0: no cache).")
+
+
+class QuestionOptions(BaseModel):
+    max_chars: int = Field(2000, ge=10, description="Longer questions are refused (HTTP 422).")
     max_top_k: int = Field(20, ge=1, description="Largest top_k / k a client may ask for.")
 
 
-def _comma_list(value: Any) -> Any:
-    """`a,b` or a JSON list from the environment; a list as is."""
-    if isinstance(value, str):
-        value = value.strip()
-        if value.startswith("["):
-            return json.loads(value)
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+# Old variable → (group, field) it became. Read for one release, with a warning.
+RENAMED: dict[str, tuple[str, ...]] = {
+    "KQA_INDEX_DIR": ("store", "path"),
+    "KQA_CHROMA_URL": ("store", "url"),
+    "KQA_EMBED_MODEL": ("embed", "model"),
+    "KQA_EMBED_BATCH_SIZE": ("embed", "batch_size"),
+    "KQA_EMBED_THREADS": ("embed", "threads"),
+    "KQA_EMBED_BACKEND": ("embed", "backend"),
+    "KQA_SERVER__MAX_QUESTION_CHARS": ("questions", "max_chars"),
+    "KQA_SERVER__MAX_TOP_K": ("questions", "max_top_k"),
+    "KQA_ANSWER__MIN_DENSE": ("refusal", "min_dense"),
+    "KQA_ANSWER__MIN_MARGIN": ("refusal", "min_margin"),
+    "KQA_ANSWER__UNSEEN_MIN_DENSE": ("refusal", "unseen_min_dense"),
+    "KQA_ANSWER__REFUSAL_CITATIONS": ("refusal", "citations"),
+}
 
 
-class AccessOptions(BaseModel):
-    cors_origins: Annotated[list[str], NoDecode] = Field(
-        [], description="Origins allowed to call the API from a browser (`https://a.example,https://b.example`; "
-        "`*` for any). The widget's files are open to every origin.")
-    forwarded_allow_ips: str | None = Field(
-        None, description="Proxies whose X-Forwarded-For is trusted for the client address (uvicorn's "
-        "--forwarded-allow-ips); the per-address rate limit then counts the real client.")
-
-    _split = field_validator("cors_origins", mode="before")(_comma_list)
+def env_name(path: tuple[str, ...]) -> str:
+    return PREFIX + "__".join(path).upper()
 
 
-class LimitOptions(BaseModel):
-    rate_per_minute: float = Field(120, ge=0, description="Requests to /v1/* per minute per API key, or per "
-                                                          "client address without keys (0: no limit).")
-    burst: int = Field(30, ge=1, description="Requests allowed at once before the per-minute rate applies.")
-    max_body_bytes: int = Field(65536, ge=1024, description="Larger request bodies get 413.")
-    answer_timeout_s: float = Field(15.0, gt=0, description="An answer not ready in this time gets 503.")
+class Renamed(PydanticBaseSettingsSource):
+    """Values given under a renamed variable (environment or .env), below the new names in priority."""
 
+    def __init__(self, settings_cls: type[BaseSettings], renamed: dict[str, tuple[str, ...]]) -> None:
+        super().__init__(settings_cls)
+        self.renamed = renamed
 
-class SlackOptions(BaseModel):
-    """The Slack door (api/slack.py). Without a bot token and a signing secret it is off."""
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything happens in __call__
 
-    bot_token: SecretStr | None = Field(None, description="Bot token (`xoxb-…`), OAuth & Permissions page.")
-    signing_secret: SecretStr | None = Field(
-        None, description="Signing secret (Basic Information page); every request's signature is checked with it.")
-    app_token: SecretStr | None = Field(
-        None, description="App-level token (`xapp-…`, scope connections:write), only for `kqa slack --socket`.")
-    api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (a stand-in for tests).")
-    command: str = Field("/kqa", pattern=r"^/[a-z0-9_-]{1,31}$", description="The slash command kqa answers.")
-    command_ephemeral: bool = Field(
-        True, description="Slash command answers are shown only to the caller, with a button to share them; "
-        "false: posted in the channel.")
-    thread_followups: bool = Field(
-        True, description="In a channel thread kqa has answered in, answer later messages without a mention.")
-
-    @property
-    def enabled(self) -> bool:
-        return all(s is not None and s.get_secret_value().strip() for s in (self.bot_token, self.signing_secret))
+    def __call__(self) -> dict[str, Any]:
+        env_file = self.config.get("env_file")
+        given = {k.upper(): v for k, v in dotenv_values(env_file).items()} if env_file and Path(env_file).exists() \
+            else {}
+        given.update({k.upper(): v for k, v in os.environ.items()})
+        out: dict[str, Any] = {}
+        for old, path in self.renamed.items():
+            if given.get(old) is None:
+                continue
+            new = env_name(path)
+            log.warning("%s is deprecated and will be removed in the next release: use %s", old, new)
+            node = out
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = given[old]
+        return out
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="KQA_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_nested_delimiter="__", env_file=".env", extra="ignore")
+    renamed: ClassVar[dict[str, tuple[str, ...]]] = RENAMED
 
     corpus_dir: Path = Field(ROOT / "corpus", description="Folder `kqa ingest` reads by default.")
-    index_dir: Path = Field(ROOT / "index" / "store", description="Embedded Chroma folder.")
-    chroma_url: str | None = Field(None, description="Chroma server URL (`chroma run`); overrides index_dir.")
-    embed_model: str = Field(str(DEFAULT_MODEL_DIR), description="sentence-transformers model name or path.")
-    embed_batch_size: int = Field(8, ge=1, description="Passages per forward pass while ingesting.")
-    embed_threads: int = Field(0, ge=0, description="Threads per forward pass (0: one per core).")
-    embed_backend: Literal["auto", "onnx", "torch"] = Field(
-        "auto", description="auto: questions on ONNX Runtime when the model has an ONNX export, passages on "
-        "torch; onnx: both on ONNX Runtime; torch: both on torch.")
+    data_dir: Path = Field(ROOT / "data", description="Folder for the conversation and feedback database.")
     chunking: ChunkOptions = ChunkOptions()
+    embed: EmbedOptions = EmbedOptions()
+    store: StoreOptions = StoreOptions()
     retrieval: RetrievalOptions = RetrievalOptions()
     answer: AnswerOptions = AnswerOptions()
-    server: ServerOptions = ServerOptions()
-    data_dir: Path = Field(ROOT / "data", description="Folder for the conversation and feedback database.")
-    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        [], description="API keys (comma-separated); when set, /v1/* needs one as `Authorization: Bearer KEY` "
-        "or `X-API-Key: KEY`.")
-    history: HistoryOptions = HistoryOptions()
+    refusal: RefusalOptions = RefusalOptions()
+    questions: QuestionOptions = QuestionOptions()
     followup: FollowUpOptions = FollowUpOptions()
+    history: HistoryOptions = HistoryOptions()
     cache: CacheOptions = CacheOptions()
-    access: AccessOptions = AccessOptions()
-    limits: LimitOptions = LimitOptions()
-    slack: SlackOptions = SlackOptions()
     llm: LLMOptions = LLMOptions()
 
-    _split_keys = field_validator("api_keys", mode="before")(_comma_list)
-
-    def store_options(self) -> StoreOptions:
-        return StoreOptions(path=self.index_dir, url=self.chroma_url)
-
-    def embed_options(self) -> EmbedOptions:
-        return EmbedOptions(model=self.embed_model, batch_size=self.embed_batch_size,
-                            threads=self.embed_threads, backend=self.embed_backend)
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, dotenv_settings, Renamed(settings_cls, cls.renamed), file_secret_settings
 
     def history_path(self) -> Path:
         return self.history.path or self.data_dir / "kqa.sqlite3"

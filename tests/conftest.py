@@ -15,17 +15,19 @@ for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY"):
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as api/cli.py: keep BLAS off torch's cores
 
+from api.settings import Settings  # noqa: E402
+from bot.bot import Bot  # noqa: E402
 from bot.generate import Generator, LLMOptions  # noqa: E402
-from bot.service import Bot  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.history import History  # noqa: E402
 from index.build import build_index  # noqa: E402
 from index.embed import Embedder, EmbedOptions  # noqa: E402
-from index.store import Store  # noqa: E402
-from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
+from index.store import Store, StoreOptions  # noqa: E402
+from tests.fakes.openai import FakeOpenAI  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = FIXTURES / "corpus"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 K8S_DOCS = SHARED / "k8s-docs-zh"
 
 
@@ -40,21 +42,26 @@ def built(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Setti
     root = tmp_path_factory.mktemp("built")
     corpus = root / "corpus"
     shutil.copytree(CORPUS, corpus)
-    settings = Settings(corpus_dir=corpus, index_dir=root / "index")
-    build_index(corpus, Store(settings.store_options()), embedder, settings.chunking, progress=False)
+    settings = Settings(corpus_dir=corpus, store=StoreOptions(path=root / "index"), data_dir=root / "data")
+    build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
     return settings
 
 
-def bot_over(settings: Settings, embedder: Embedder) -> Bot:
-    """A Bot over `settings` that shares an already loaded model (loading one takes seconds)."""
-    b = Bot.open(settings)
-    b.embedder = b.retriever.embedder = embedder
-    return b
+def private(bot: Bot, data_dir: Path) -> Bot:
+    """The same bot (index, model, chat model) with its own question log and answer cache."""
+    settings = bot.settings.model_copy(update={"data_dir": data_dir})
+    return Bot(settings, bot.store, bot.embedder, History(settings.history_path(), settings.history), bot.generator)
+
+
+def with_index(settings: Settings, path: Path) -> Settings:
+    """`settings` with the embedded index at `path`."""
+    return settings.model_copy(update={"store": settings.store.model_copy(update={"path": path})})
 
 
 @pytest.fixture(scope="session")
 def bot(built: Settings, embedder: Embedder) -> Bot:
-    return bot_over(built, embedder)
+    """A Bot over the fixture index, sharing the session's loaded model (loading one takes seconds)."""
+    return Bot.open(built, embedder)
 
 
 def copy_corpus(dest: Path) -> Path:
@@ -78,7 +85,7 @@ def llm_options(fake: FakeOpenAI, **changes: object) -> LLMOptions:
 
 
 def llm_bot(bot: Bot, fake: FakeOpenAI, **changes: object) -> Bot:
-    """The test bot (same index, model and retriever) with a chat model at `fake`."""
+    """A bot over the test index and model, with a chat model at `fake`."""
     options = llm_options(fake, **changes)
     settings = bot.settings.model_copy(update={"llm": options})
-    return Bot(settings, bot.store, bot.embedder, bot.retriever).with_model(Generator(options))
+    return Bot(settings, bot.store, bot.embedder, bot.history, Generator(options))

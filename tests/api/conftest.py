@@ -9,9 +9,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from api.app import create_app
-from bot.service import Bot
-from bot.settings import LimitOptions, Settings
+from api.http.app import create_app
+from api.settings import LimitOptions, Settings
+from bot.bot import Bot
 
 
 def free_port() -> int:
@@ -64,5 +64,5 @@ def served_settings(bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Setti
 @pytest.fixture(scope="session")
 def server(bot: Bot, served_settings: Settings) -> Iterator[str]:
     """The real app under real uvicorn on a free loopback port."""
-    with serving(create_app(served_settings, bot)) as base:
+    with serving(create_app(served_settings, bot.embedder)) as base:
         yield base

@@ -2,13 +2,22 @@
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from bot.settings import Settings
+import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from api.settings import Settings
+from tests.conftest import ROOT
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own question log, never the checkout's data/."""
+    monkeypatch.setenv("KQA_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
 
 
 def kqa(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -28,19 +37,23 @@ def test_missing_corpus_folder(tmp_path: Path) -> None:
     assert r.returncode == 1 and "corpus folder not found" in r.stderr
 
 
-def test_search_and_ask_json(built: Settings) -> None:
-    r = kqa("search", "Cgroups 限制 CPU", "-k", "2", "--json", "--index", str(built.index_dir))
+def test_search_and_ask_json(built: Settings, data_dir: Path) -> None:
+    r = kqa("search", "Cgroups 限制 CPU", "-k", "2", "--json", "--index", str(built.store.path))
     assert r.returncode == 0, r.stderr
     hits = json.loads(r.stdout)
     assert len(hits) == 2 and hits[0]["source"] == "06-cgroups.md"
-    r = kqa("ask", "Cgroups 怎么限制 CPU", "--json", "--index", str(built.index_dir))
+    assert not data_dir.exists()  # a search records nothing
+    r = kqa("ask", "Cgroups 怎么限制 CPU", "--json", "--index", str(built.store.path))
     assert r.returncode == 0, r.stderr
     body = json.loads(r.stdout)
     assert body["citations"] and all(c["quote"] in c["text"] for c in body["citations"])
+    # answers on the command line go through the same façade as the other doors: logged, door "cli"
+    with sqlite3.connect(data_dir / "kqa.sqlite3") as db:
+        assert db.execute("SELECT answer_id, door FROM questions").fetchall() == [(body["answer_id"], "cli")]
 
 
 def test_ingest_unchanged_reports_up_to_date(built: Settings) -> None:
-    r = kqa("ingest", str(built.corpus_dir), "--index", str(built.index_dir))
+    r = kqa("ingest", str(built.corpus_dir), "--index", str(built.store.path))
     assert r.returncode == 0, r.stderr
     assert "index up to date" in r.stdout
 

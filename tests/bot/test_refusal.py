@@ -1,8 +1,7 @@
 """The refusal signals and rule on the fixture corpus (real model, real Chroma)."""
 
-from bot.answer import AnswerOptions, refuse
-from bot.refusal import Signals, unseen_terms
-from bot.service import Bot
+from bot.bot import Bot
+from bot.refusal import RefusalOptions, Signals, refuse, unseen_terms
 
 
 def test_unseen_terms_are_latin_words_of_a_chinese_question_the_corpus_never_uses(bot: Bot) -> None:
@@ -15,7 +14,7 @@ def test_unseen_terms_are_latin_words_of_a_chinese_question_the_corpus_never_use
 
 
 def test_an_unseen_term_refuses_only_with_middling_evidence() -> None:
-    options = AnswerOptions()
+    options = RefusalOptions()
     strong, middling = options.unseen_min_dense + 0.01, options.min_dense + 0.01
     assert not refuse(Signals(dense=middling, margin=0.05, unknown=()), options)
     assert refuse(Signals(dense=middling, margin=0.05, unknown=(), unseen=("velero",)), options)
@@ -23,8 +22,8 @@ def test_an_unseen_term_refuses_only_with_middling_evidence() -> None:
 
 
 def test_a_chinese_question_about_a_tool_the_corpus_never_names_is_refused_with_passages(bot: Bot) -> None:
-    answer = bot.ask("用 velero 把 Namespace 备份到 minio 要怎么配置")
+    answer = bot.answer("用 velero 把 Namespace 备份到 minio 要怎么配置")
     assert answer.refused and answer.citations
     assert answer.confidence["unseen_terms"] == 2
     # the passages are similar enough to pass the plain cosine threshold: the unseen terms decide
-    assert answer.confidence["dense"] >= AnswerOptions().min_dense
+    assert answer.confidence["dense"] >= RefusalOptions().min_dense

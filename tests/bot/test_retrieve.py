@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from bot.bot import Bot
 from bot.errors import BadQuestion
 from bot.retrieve import RetrievalOptions, Retriever
-from bot.service import Bot
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,7 @@ def test_dense_side_is_exact_cosine_order_over_every_passage(bot: Bot) -> None:
 
 
 def test_answer_quotes_are_exact_substrings_with_markers(bot: Bot) -> None:
-    ans = bot.ask("容器里执行 free 为什么看到的是宿主机内存？")
+    ans = bot.answer("容器里执行 free 为什么看到的是宿主机内存？")
     assert not ans.refused
     assert ans.citations and "[1]" in ans.answer
     assert len(ans.answer) <= 450
@@ -52,7 +52,7 @@ def test_answer_quotes_are_exact_substrings_with_markers(bot: Bot) -> None:
 
 
 def test_english_question_over_chinese_text_is_answered(bot: Bot) -> None:
-    ans = bot.ask("Why can't I ping a Service ClusterIP?")
+    ans = bot.answer("Why can't I ping a Service ClusterIP?")
     assert not ans.refused
     assert ans.citations[0].source == "network/37-service-dns.md"
     assert all(c.quote in c.text for c in ans.citations)
@@ -62,7 +62,7 @@ def test_english_question_over_chinese_text_is_answered(bot: Bot) -> None:
     "question", ["红烧肉怎么做才不腻", "Pod spec 里 autoHeal 字段怎么配", "kubectl teleport 怎么用"]
 )
 def test_unrelated_or_made_up_is_refused_with_closest_passages(bot: Bot, question: str) -> None:
-    ans = bot.ask(question)
+    ans = bot.answer(question)
     assert ans.refused
     assert "没有讲到" in ans.answer
     assert ans.citations and all(c.quote in c.text for c in ans.citations)
@@ -71,4 +71,4 @@ def test_unrelated_or_made_up_is_refused_with_closest_passages(bot: Bot, questio
 @pytest.mark.parametrize("question", ["", "   \n ", "x" * 2001, "bad\x00byte"])
 def test_bad_questions_are_rejected_clearly(bot: Bot, question: str) -> None:
     with pytest.raises(BadQuestion):
-        bot.ask(question)
+        bot.answer(question)

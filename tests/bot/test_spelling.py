@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.service import Bot
+from bot.bot import Bot
 from bot.spelling import Spelling
 
 TERMS = {"configmap": 40, "secret": 55, "service": 90, "serving": 3, "namespace": 30, "kubelet": 12}

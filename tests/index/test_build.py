@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.bot import Bot
 from bot.settings import Settings
 from corpus.chunk import ChunkOptions
 from index.build import build_index
 from index.embed import Embedder
 from index.store import IndexNotBuilt, ModelMismatch, Store, StoreOptions
-from tests.conftest import bot_over, copy_corpus
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT, copy_corpus
 
 
 def _build(corpus: Path, index: Path, embedder: Embedder):
@@ -24,7 +23,7 @@ def _build(corpus: Path, index: Path, embedder: Embedder):
 
 
 def test_chunks_land_in_chroma_with_their_metadata(built: Settings) -> None:
-    store = Store(built.store_options())
+    store = Store(built.store)
     info = store.info()
     assert info is not None and info.files == 5 and info.chunks > 5
     assert info.model == "multilingual-e5-small" and info.dim == 384
@@ -59,7 +58,7 @@ def test_reingest_embeds_only_what_changed(tmp_path: Path, embedder: Embedder) -
 
 
 def test_query_with_another_model_is_refused(built: Settings) -> None:
-    store = Store(built.store_options())
+    store = Store(built.store)
     with pytest.raises(ModelMismatch, match="index built with 'multilingual-e5-small'"):
         store.require("some/other-model")
 
@@ -79,7 +78,7 @@ def test_interrupted_ingest_leaves_the_previous_index_answering(tmp_path: Path, 
     for i in range(120):
         (corpus / f"extra-{i:03d}.md").write_text(
             f"# 补充 {i}\n\n" + "".join(f"第{i}篇第{j}句：控制器不断对比期望状态与实际状态。" for j in range(40)))
-    env = {**os.environ, "KQA_INDEX_DIR": str(index), "KQA_EMBED_BATCH_SIZE": "4"}
+    env = {**os.environ, "KQA_STORE__PATH": str(index), "KQA_EMBED__BATCH_SIZE": "4"}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "ingest", str(corpus), "--progress"],
                             cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     seen = b""
@@ -93,8 +92,8 @@ def test_interrupted_ingest_leaves_the_previous_index_answering(tmp_path: Path, 
 
     store = Store(StoreOptions(path=index))
     assert store.info() == before  # the pointer never moved
-    settings = Settings(corpus_dir=corpus, index_dir=index)
-    bot = bot_over(settings, embedder)
+    settings = Settings(corpus_dir=corpus, store=StoreOptions(path=index), data_dir=tmp_path / "data")
+    bot = Bot.open(settings, embedder)
     assert bot.search("Cgroups 怎么限制 CPU", k=3)[0].chunk.source == "06-cgroups.md"
 
     # The next ingest finishes the job and removes the half-built collection.

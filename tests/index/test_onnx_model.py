@@ -14,9 +14,9 @@ import pytest
 
 from index.embed import DEFAULT_MODEL_DIR, Embedder, EmbedOptions, ModelUnavailable
 from index.onnx_model import ONNX_FILE, exportable
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = ["Pod 和容器到底啥关系", "how does kube-proxy pick a backend?", "k8s 里 Deployment 回滚咋弄", "x"]
 PASSAGES = [
     "Namespace 让容器只看到自己的进程、网络和挂载点。" * 12,
@@ -85,10 +85,11 @@ def test_exportable_refuses_other_pooling(tmp_path: Path) -> None:
 def test_answering_a_question_does_not_import_torch(built) -> None:
     code = (
         "import sys\n"
-        "from bot.service import Bot\n"
+        "from bot.bot import Bot\n"
         "from bot.settings import Settings\n"
-        f"bot = Bot.open(Settings(index_dir={str(built.index_dir)!r}))\n"
-        "a = bot.ask('Pod 是什么')\n"
+        "from index.store import StoreOptions\n"
+        f"bot = Bot.open(Settings(store=StoreOptions(path={str(built.store.path)!r})))\n"
+        "a = bot.answer('Pod 是什么')\n"
         "print(len(a.citations), 'torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=os.environ, capture_output=True, text=True,

@@ -8,7 +8,7 @@ import logging
 import httpx
 import pytest
 
-from api.observe import JsonFormatter
+from api.http.observe import JsonFormatter
 
 
 def test_request_id_is_made_or_kept_on_every_response(server: str) -> None:
@@ -32,7 +32,7 @@ def test_access_log_is_json_with_the_request_id_and_so_are_the_bots_lines(
     mine = [r for r in caplog.records if getattr(r, "request_id", None) == "trace-obs-1"]
     access = [r for r in mine if r.name == "kqa.access"]
     assert len(access) == 1
-    assert any(r.name == "kqa.assistant" for r in mine)  # logged in the worker thread, same request id
+    assert any(r.name == "kqa.bot" for r in mine)  # logged in the worker thread, same request id
     line = json.loads(JsonFormatter().format(access[0]))
     assert line["request_id"] == "trace-obs-1" and line["level"] == "info" and line["logger"] == "kqa.access"
     assert line["http"]["route"] == "/v1/ask" and line["http"]["status"] == 200 and line["http"]["ms"] > 0
@@ -48,7 +48,7 @@ def test_metrics_count_requests_latency_refusals_and_index_size(server: str) -> 
     assert 'kqa_http_requests_total{method="POST",route="/v1/ask",status="200"}' in text
     assert 'kqa_http_requests_total{method="POST",route="/v1/ask",status="422"}' in text
     assert 'kqa_http_request_duration_seconds_bucket{le="0.25",method="POST",route="/v1/ask"}' in text
-    assert 'kqa_answers_total{door="ask",refused="true"}' in text
+    assert 'kqa_answers_total{door="http",refused="true"}' in text
     chunks = next(line for line in text.splitlines() if line.startswith("kqa_index_chunks "))
     assert float(chunks.split()[1]) > 5
     assert "kqa_index_files 5.0" in text

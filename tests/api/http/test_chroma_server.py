@@ -1,5 +1,5 @@
 """Scale-out mode against a real `chroma run` server started here: ingest with `kqa ingest`
-(KQA_CHROMA_URL), serve from it, ingest again while queries run, then kill the server
+(KQA_STORE__URL), serve from it, ingest again while queries run, then kill the server
 mid-run (503 problems in bounded time, no hang) and bring it back (recovery)."""
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.app import create_app
+from api.http.app import create_app
+from api.settings import LimitOptions
+from bot.bot import Bot
 from bot.retrieve import RetrievalOptions
-from bot.service import Bot
-from bot.settings import LimitOptions
 from index.embed import Embedder
+from index.store import StoreOptions
 from tests.api.conftest import free_port, open_settings, serving, wait_ok
-from tests.conftest import bot_over, copy_corpus
+from tests.conftest import ROOT, copy_corpus
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMA = Path(sys.executable).parent / "chroma"
 PROBLEM = "application/problem+json"
 FILES = {"05-namespace.md", "06-cgroups.md", "network/37-service-dns.md", "scheduler.html", "storage.txt"}
@@ -69,7 +69,7 @@ def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
 
 
 def kqa_ingest(corpus: Path, url: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KQA_CHROMA_URL": url}
+    env = {**os.environ, "KQA_STORE__URL": url}
     return subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(corpus)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -114,11 +114,10 @@ def test_serve_from_a_chroma_server_through_ingest_outage_and_recovery(
     assert first.returncode == 0, first.stderr[-2000:]
     assert "indexed 5 files" in first.stdout
 
-    settings = open_settings(bot, tmp_path / "data", chroma_url=chroma.url,
+    settings = open_settings(bot, tmp_path / "data", store=StoreOptions(url=chroma.url),
                              retrieval=RetrievalOptions(refresh_s=0.5),
                              limits=LimitOptions(rate_per_minute=0, answer_timeout_s=5))
-    served = bot_over(settings, embedder)
-    with serving(create_app(settings, served)) as base:
+    with serving(create_app(settings, embedder)) as base:
         ready = httpx.get(f"{base}/readyz").json()
         assert ready["files"] == 5
         body = httpx.post(f"{base}/v1/ask", json={"question": "Cgroups 怎么限制 CPU"}, timeout=30).json()

@@ -18,10 +18,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
-from bot.service import Bot
+from api.http.app import create_app
+from bot.bot import Bot
 from tests.api.conftest import open_settings, serving
-from tests.conftest import bot_over
+from tests.conftest import with_index
 
 PROBLEM = "application/problem+json"
 JSON = {"content-type": "application/json"}
@@ -133,9 +133,8 @@ def test_fuzzed_requests_never_get_a_5xx(api_schema, server: str, method: str, p
 
 def test_server_side_problems_do_not_leak_hosts_or_folders(bot: Bot, tmp_path: Path) -> None:
     missing = tmp_path / "no-index-here"
-    settings = open_settings(bot, tmp_path / "data", index_dir=missing)
-    empty = bot_over(settings, bot.embedder)
-    with serving(create_app(settings, empty), ready="/healthz") as base:
+    settings = with_index(open_settings(bot, tmp_path / "data"), missing)
+    with serving(create_app(settings, bot.embedder), ready="/healthz") as base:
         r = httpx.post(f"{base}/v1/ask", json={"question": "Pod 是什么"}, timeout=30)
         for _ in range(50):  # until the warm-up has failed
             if r.json()["title"] != "kqa is starting up":

@@ -1,5 +1,5 @@
-"""The Slack door: a Bolt app over the same Assistant as HTTP (same answers, conversations
-and feedback store), mounted at POST /slack/events or run over Socket Mode (`kqa slack --socket`).
+"""The Slack door: a Bolt app over the same Bot as HTTP (same answers, conversations and
+feedback store), mounted at POST /slack/events or run over Socket Mode (`kqa slack --socket`).
 
 - A mention in a channel, or a message in a DM, gets a threaded reply: "looking…" at once,
   then the answer in its place (chat.update). The thread is the conversation: its id is
@@ -37,14 +37,11 @@ from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from starlette.concurrency import run_in_threadpool
 
-from api import slack_blocks as blocks
+from api.slack import blocks
+from api.slack.settings import SlackOptions
 from bot.answer import Answer, is_chinese
-from bot.answer_cache import AnswerCache
-from bot.assistant import Assistant
-from bot.assistant import Reply as AssistantReply
-from bot.errors import ConversationNotFound, KqaError
-from bot.followup import search_text
-from bot.settings import Settings, SlackOptions
+from bot.bot import AnswerCache, Bot, Reply
+from bot.errors import KqaError
 
 log = logging.getLogger("kqa.slack")
 EVENTS_PATH = "/slack/events"
@@ -105,8 +102,8 @@ class Seen:
 class SlackDoor:
     """What the listeners do; Bolt only routes to it."""
 
-    def __init__(self, assistant: Assistant, options: SlackOptions, ready: Callable[[], Any] = lambda: None) -> None:
-        self.assistant, self.options, self.ready = assistant, options, ready
+    def __init__(self, bot: Bot, options: SlackOptions) -> None:
+        self.bot, self.options = bot, options
         self.seen = Seen()
         self.recent = AnswerCache(RECENT_ANSWERS)
 
@@ -129,8 +126,8 @@ class SlackDoor:
         placeholder = client.chat_postMessage(channel=channel, thread_ts=thread, text=looking.text,
                                               blocks=looking.blocks)
         context["kqa_reply_to"] = (channel, placeholder["ts"], question)
-        self.ready()
-        reply = self.assistant.chat(question, conversation_id(channel, thread), door="slack", start=True)
+        self.bot.ready()
+        reply = self.bot.chat(question, conversation_id(channel, thread), door="slack", start=True)
         first, *rest = blocks.answer_messages(self._remember(reply))
         client.chat_update(channel=channel, ts=placeholder["ts"], text=first.text, blocks=first.blocks)
         for more in rest:
@@ -150,11 +147,7 @@ class SlackDoor:
             return False
         if context.bot_user_id and f"<@{context.bot_user_id}>" in event.get("text", ""):
             return False  # the app_mention event answers it
-        try:
-            self.assistant.history.last_terms(conversation_id(event["channel"], thread))
-        except ConversationNotFound:
-            return False
-        return True
+        return self.bot.has_conversation(conversation_id(event["channel"], thread))
 
     def _first_delivery(self, event: dict, request: BoltRequest) -> bool:
         """One answer per message: a message arrives once as app_mention and maybe again as
@@ -187,8 +180,8 @@ class SlackDoor:
         context["kqa_reply_to"] = (None, None, question)
         context["kqa_replace"] = private  # an error message takes the place of "looking…"
         with self.after_ack(body, context, client, respond):
-            self.ready()
-            reply = self.assistant.ask(question, door="slack")
+            self.bot.ready()
+            reply = self.bot.ask(question, door="slack")
             for i, msg in enumerate(blocks.answer_messages(self._remember(reply), share=private)):
                 respond(text=msg.text, blocks=msg.blocks, response_type="ephemeral" if private else "in_channel",
                         replace_original=private and i == 0)
@@ -208,7 +201,7 @@ class SlackDoor:
             self._feedback(action.get("value", ""), "down", respond)
 
     def _feedback(self, answer_id: str, rating: str, respond: Callable) -> None:
-        self.assistant.feedback(answer_id, rating)
+        self.bot.feedback(answer_id, rating)
         respond(text=say(THANKS, self._question(answer_id)), response_type="ephemeral", replace_original=False)
 
     def on_passages(self, ack: Callable, action: dict, body: dict, context: BoltContext, client: WebClient,
@@ -235,7 +228,7 @@ class SlackDoor:
         who = f"<@{user}>: " if re.fullmatch(r"[A-Z0-9]+", user) else ""
         asked = {"type": "context", "elements": [{"type": "mrkdwn", "text": blocks.clip_lines(
             who + blocks.escape(found.question), blocks.SECTION_CHARS)}]}
-        for i, msg in enumerate(blocks.answer_messages(blocks.Reply(found, answer_id))):
+        for i, msg in enumerate(blocks.answer_messages(Reply(answer_id, found))):
             respond(text=msg.text, blocks=[asked, *msg.blocks] if i == 0 else msg.blocks,
                     response_type="in_channel", replace_original=False)
         respond(delete_original=True)
@@ -273,10 +266,9 @@ class SlackDoor:
 
     # answers at hand
 
-    def _remember(self, reply: AssistantReply) -> blocks.Reply:
-        asked = reply.standalone or search_text(reply.answer.question, reply.context_terms)
+    def _remember(self, reply: Reply) -> Reply:
         self.recent.put(reply.answer_id, reply.answer)
-        return blocks.Reply(reply.answer, reply.answer_id, tuple(reply.context_terms), asked)
+        return reply
 
     def _recall(self, value: str) -> Answer | None:
         """The answer a button refers to: from memory, or answered again from the text asked
@@ -285,7 +277,7 @@ class SlackDoor:
         found = self.recent.get(answer_id) if answer_id else None
         if found is None and asked:
             try:
-                found = self.assistant.bot.ask(asked)
+                found = self.bot.answer(asked)
             except KqaError as exc:
                 log.info("could not answer %r again: %s", asked, exc)
         return found
@@ -325,12 +317,12 @@ class EventsHandler(SlackRequestHandler):
         return to_starlette_response(bolt_resp)
 
 
-def mount(app: FastAPI, assistant: Assistant, settings: Settings, ready: Callable[[], Any] = lambda: None) -> None:
+def mount(app: FastAPI, bot: Bot, options: SlackOptions) -> None:
     """POST /slack/events on `app`, when a bot token and signing secret are set."""
-    if not settings.slack.enabled:
+    if not options.enabled:
         log.info("Slack is off: set KQA_SLACK__BOT_TOKEN and KQA_SLACK__SIGNING_SECRET to turn it on")
         return
-    door = SlackDoor(assistant, settings.slack, ready)
+    door = SlackDoor(bot, options)
     handler = EventsHandler(build_app(door))
     app.state.slack = door
 

@@ -24,19 +24,18 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Route, expect, sync_playwright
 from pydantic import SecretStr
 
-from api.app import create_app
+from api.http.app import create_app
+from api.settings import AccessOptions, LimitOptions, Settings
+from bot.bot import Bot
 from bot.history import History
-from bot.service import Bot
-from bot.settings import AccessOptions, LimitOptions, Settings
 from index.build import build_index
 from index.embed import Embedder
 from index.store import Store
 from tests.api.conftest import open_settings, serving
-from tests.conftest import bot_over, llm_bot, llm_options
+from tests.conftest import ROOT, llm_options, with_index
 from tests.fakes.loopback import LoopbackServer
-from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.fakes.openai import FakeOpenAI, Reply
 
-ROOT = Path(__file__).resolve().parents[2]
 XSS_CORPUS = ROOT / "tests" / "fixtures" / "xss"
 ARTIFACTS = ROOT / "tests" / "artifacts" / "widget"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -65,7 +64,7 @@ def site_settings(bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Setting
 @pytest.fixture(scope="session")
 def site(bot: Bot, site_settings: Settings) -> Iterator[str]:
     """The demo page, widget.js and the API, on one origin."""
-    with serving(create_app(site_settings, bot)) as base:
+    with serving(create_app(site_settings, bot.embedder)) as base:
         yield base
 
 
@@ -73,10 +72,9 @@ def site(bot: Bot, site_settings: Settings) -> Iterator[str]:
 def xss_site(bot: Bot, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app over a small index of a corpus whose passages, titles and sections hold HTML."""
     root = tmp_path_factory.mktemp("xss")
-    settings = bot.settings.model_copy(update={"corpus_dir": XSS_CORPUS, "index_dir": root / "index"})
-    build_index(XSS_CORPUS, Store(settings.store_options()), embedder, settings.chunking, progress=False)
-    xss_bot = bot_over(settings, embedder)
-    with serving(create_app(open_settings(xss_bot, root / "data"), xss_bot)) as base:
+    settings = with_index(open_settings(bot, root / "data"), root / "index")
+    build_index(XSS_CORPUS, Store(settings.store), embedder, settings.chunking, progress=False)
+    with serving(create_app(settings, embedder)) as base:
         yield base
 
 
@@ -727,7 +725,7 @@ def test_network_error_then_retry(tabs, site: str) -> None:
 def test_rate_limited_then_retry_after_the_wait(tabs, bot: Bot, tmp_path: Path) -> None:
     """429 with Retry-After: the wait is counted down on the retry button, then the retry is answered."""
     settings = open_settings(bot, tmp_path, limits=LimitOptions(rate_per_minute=12, burst=1))
-    with serving(create_app(settings, bot)) as base:
+    with serving(create_app(settings, bot.embedder)) as base:
         tab = tabs()
         tab.page.goto(f"{base}/")
         open_panel(tab)
@@ -747,8 +745,8 @@ def test_rate_limited_then_retry_after_the_wait(tabs, bot: Bot, tmp_path: Path) 
 
 def test_server_error_is_friendly(tabs, bot: Bot, embedder: Embedder, tmp_path: Path) -> None:
     """A server with no index answers 503 problem+json: the reader sees a sentence, not a status."""
-    empty = bot_over(bot.settings.model_copy(update={"index_dir": tmp_path / "no-index"}), embedder)
-    with serving(create_app(open_settings(empty, tmp_path / "data"), empty), ready="/healthz") as base:
+    empty = with_index(open_settings(bot, tmp_path / "data"), tmp_path / "no-index")
+    with serving(create_app(empty, embedder), ready="/healthz") as base:
         tab = tabs()
         tab.page.goto(f"{base}/")
         open_panel(tab)
@@ -766,9 +764,9 @@ def test_another_site_with_an_api_key(tabs, bot: Bot, tmp_path: Path) -> None:
     pages: dict[str, str] = {}
     with OtherSite(pages) as site:
         origin = site.url
-        settings = open_settings(bot, tmp_path, api_keys=[SecretStr(API_KEY)],
-                                 access=AccessOptions(cors_origins=[origin]))
-        with serving(create_app(settings, bot)) as base:
+        settings = open_settings(bot, tmp_path, access=AccessOptions(api_keys=[SecretStr(API_KEY)],
+                                                                     cors_origins=[origin]))
+        with serving(create_app(settings, bot.embedder)) as base:
             pages["/right"] = host_page("keyed", base, key=API_KEY)
             pages["/wrong"] = host_page("keyed", base, key="not-the-key")
             visit_with_keys(tabs, origin)
@@ -860,10 +858,10 @@ def test_generated_answers_stream_in_and_a_failed_check_is_replaced(tabs, bot: B
     question = "容器里执行 free 为什么看到的是宿主机内存？"
     generated = "因为 /proc 不知道 Cgroups 的存在<img src=x onerror=alert(1)>[1]。"
     standalone = "为什么容器里执行 free 看到的是宿主机的内存？"
-    floor = bot.ask(standalone)
+    floor = bot.answer(standalone)
     with FakeOpenAI() as fake:
         settings = open_settings(bot, tmp_path, llm=llm_options(fake))
-        with serving(create_app(settings, llm_bot(bot, fake))) as base:
+        with serving(create_app(settings, bot.embedder)) as base:
             tab = tabs()
             tab.page.goto(f"{base}/")
             open_panel(tab)

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from api import slack_blocks as sb
-from api.slack import plain
+from api.slack import blocks as sb
+from api.slack.events import plain
 from bot.answer import Answer, Citation
+from bot.bot import Reply
 
 
 def cite(n: int, text: str = "Cgroups 限制 CPU。", url: str | None = "https://example.org/a?x=1&y=2",
@@ -33,7 +34,7 @@ def all_text(blocks: list[dict]) -> list[str]:
 
 def test_user_and_corpus_text_is_escaped() -> None:
     hostile = "<!channel> <@U123> a & b <https://evil.example|click>"
-    reply = sb.Reply(answer(f"{hostile}[1]", [cite(1, f"{hostile}。")]), "a1")
+    reply = Reply("a1", answer(f"{hostile}[1]", [cite(1, f"{hostile}。")]))
     rendered = json.dumps(sb.answer_blocks(reply), ensure_ascii=False)
     assert "<!channel>" not in rendered and "<@U123>" not in rendered and "<https://evil" not in rendered
     assert "&lt;!channel&gt; &lt;@U123&gt; a &amp; b" in rendered
@@ -61,7 +62,7 @@ def test_sentences_are_kept_whole_when_they_fit() -> None:
 
 def test_a_long_answer_becomes_several_messages_of_at_most_50_blocks() -> None:
     long_text = "".join(f"这是第{i}句，讲 Pod 的生命周期和容器的关系。[1]" for i in range(6000))
-    reply = sb.Reply(answer(long_text, [cite(n) for n in range(1, 11)]), "a1", ("Pod",), "q")
+    reply = Reply("a1", answer(long_text, [cite(n) for n in range(1, 11)]), "c1", ["Pod"])
     messages = sb.answer_messages(reply)
     assert len(messages) > 1
     assert all(len(m.blocks) <= sb.MESSAGE_BLOCKS and 0 < len(m.text) <= sb.TEXT_CHARS for m in messages)
@@ -72,12 +73,12 @@ def test_a_long_answer_becomes_several_messages_of_at_most_50_blocks() -> None:
 
 
 def test_buttons_carry_the_answer_id_and_the_question_when_it_fits() -> None:
-    reply = sb.Reply(answer("x[1]", [cite(1)]), "abc123", (), "Cgroups 怎么限制 CPU？ Pod")
+    reply = Reply("abc123", answer("x[1]", [cite(1)]), "c1", ["Pod"])  # asked: the question and the term
     values = {e["action_id"]: e["value"] for e in sb.answer_blocks(reply, share=True)[-1]["elements"]}
     assert values[sb.UP] == values[sb.DOWN] == "abc123"
     assert sb.parse_reference(values[sb.PASSAGES]) == ("abc123", "Cgroups 怎么限制 CPU？ Pod")
     assert sb.parse_reference(values[sb.SHARE]) == ("abc123", "Cgroups 怎么限制 CPU？ Pod")
-    huge = sb.Reply(reply.answer, "abc123", (), "问" * 2500)
+    huge = Reply("abc123", answer("x[1]", [cite(1)], question="问" * 2500))
     assert sb.parse_reference(sb.reference(huge)) == ("abc123", "")
     assert all(len(e["value"]) <= sb.BUTTON_VALUE_CHARS for e in sb.answer_blocks(huge)[-1]["elements"])
     assert sb.parse_reference("not json") == ("", "") and sb.parse_reference('{"id": 3}') == ("", "")

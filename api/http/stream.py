@@ -28,12 +28,12 @@ from dataclasses import asdict
 from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
-from api import problems
-from bot.assistant import Assistant, Reply, Turn
+from api.http import problems
+from bot.bot import Bot, Reply, Turn
 
 EVENT_STREAM = "text/event-stream"
 PIECE = 24  # characters per delta at most
-SENTENCE_END = re.compile(r"(?<=\])|(?<=[。！？；.!?;] )")
+PIECE_END = re.compile(r"(?<=\])|(?<=[。！？；.!?;] )")  # after a marker, or a sentence's end
 
 
 def wanted(request: Request) -> bool:
@@ -47,7 +47,7 @@ def event(name: str, data: object) -> bytes:
 def pieces(text: str, size: int = PIECE) -> list[str]:
     """The answer cut at sentence ends, then into pieces of at most `size` characters."""
     out = []
-    for sentence in SENTENCE_END.split(text):
+    for sentence in PIECE_END.split(text):
         out.extend(sentence[i : i + size] for i in range(0, len(sentence), size))
     return [p for p in out if p]
 
@@ -64,7 +64,7 @@ def done(reply: Reply) -> dict:
     return {k: full[k] for k in ("answer", "mode", "citations", "took_ms", "confidence")}
 
 
-def respond(start: Callable[[], Awaitable[Turn]], assistant: Assistant, after: Callable[[Reply], None]
+def respond(start: Callable[[], Awaitable[Turn]], bot: Bot, after: Callable[[Reply], None]
             ) -> StreamingResponse:
     async def run() -> AsyncIterator[bytes]:
         try:
@@ -75,7 +75,7 @@ def respond(start: Callable[[], Awaitable[Turn]], assistant: Assistant, after: C
         yield event("citations", head(turn))
         reply, sent = turn.reply, False
         try:
-            async for piece in assistant.stream(turn):
+            async for piece in bot.stream(turn):
                 if isinstance(piece, str):
                     sent = True
                     yield event("delta", {"text": piece})

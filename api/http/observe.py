@@ -22,9 +22,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
-from bot.answer_cache import AnswerCache
-from bot.assistant import Reply
+from api.http import problems
+from bot.bot import AnswerCache, Reply
+from index.store import IndexInfo
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("kqa_request_id", default="-")
 SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -85,16 +85,16 @@ def configure_logging(level: int = logging.INFO) -> None:
 class StateCollector(Collector):
     """What is read at scrape time: the published index's size and the answer cache's state."""
 
-    def __init__(self, index: Callable[[], dict[str, float] | None], cache: AnswerCache) -> None:
+    def __init__(self, index: Callable[[], IndexInfo | None], cache: AnswerCache) -> None:
         self.index, self.cache = index, cache
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         info = self.index()
         if info is not None:
-            for name, doc in (("chunks", "Passages in the published index."),
-                              ("files", "Files in the published index."),
-                              ("built_timestamp_seconds", "When the published index was built.")):
-                yield GaugeMetricFamily(f"kqa_index_{name}", doc, value=info[name])
+            yield GaugeMetricFamily("kqa_index_chunks", "Passages in the published index.", value=info.chunks)
+            yield GaugeMetricFamily("kqa_index_files", "Files in the published index.", value=info.files)
+            yield GaugeMetricFamily("kqa_index_built_timestamp_seconds", "When the published index was built.",
+                                    value=info.built_at)
         yield GaugeMetricFamily("kqa_answer_cache_entries", "Answers held in the answer cache.", value=len(self.cache))
         yield CounterMetricFamily("kqa_answer_cache_hits", "Answers served from the cache.", value=self.cache.hits)
         yield CounterMetricFamily("kqa_answer_cache_misses", "Answers computed.", value=self.cache.misses)
@@ -103,7 +103,7 @@ class StateCollector(Collector):
 class Metrics:
     """One registry per app, so several apps in one process (tests) do not collide."""
 
-    def __init__(self, index: Callable[[], dict[str, float] | None], cache: AnswerCache) -> None:
+    def __init__(self, index: Callable[[], IndexInfo | None], cache: AnswerCache) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("kqa_http_requests", "HTTP requests by route and status.",

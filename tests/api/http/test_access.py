@@ -9,10 +9,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from api.access import RateLimit
-from api.app import create_app
-from bot.service import Bot
-from bot.settings import AccessOptions, LimitOptions
+from api.http.access import RateLimit
+from api.http.app import create_app
+from api.settings import AccessOptions, LimitOptions
+from bot.bot import Bot
 from tests.api.conftest import open_settings, serving
 
 PROBLEM = "application/problem+json"
@@ -23,11 +23,11 @@ SITE = "https://docs.site.example"
 def locked(bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = open_settings(
         bot, tmp_path_factory.mktemp("locked"),
-        api_keys=[SecretStr("k-one-9f8e7d"), SecretStr("k-two-1a2b3c"), SecretStr("k-three-4d5e6f")],
         limits=LimitOptions(rate_per_minute=30, burst=20, max_body_bytes=2048),
-        access=AccessOptions(cors_origins=[SITE]),
+        access=AccessOptions(api_keys=[SecretStr("k-one-9f8e7d"), SecretStr("k-two-1a2b3c"),
+                                       SecretStr("k-three-4d5e6f")], cors_origins=[SITE]),
     )
-    with serving(create_app(settings, bot)) as base:
+    with serving(create_app(settings, bot.embedder)) as base:
         yield base
 
 
@@ -80,9 +80,9 @@ def test_rate_limit_per_key_with_retry_after(locked: str) -> None:
 
 
 def test_guessing_keys_is_rate_limited_by_address(bot: Bot, tmp_path: Path) -> None:
-    settings = open_settings(bot, tmp_path, api_keys=[SecretStr("the-one-key")],
+    settings = open_settings(bot, tmp_path, access=AccessOptions(api_keys=[SecretStr("the-one-key")]),
                              limits=LimitOptions(rate_per_minute=6, burst=3))
-    with serving(create_app(settings, bot)) as base:
+    with serving(create_app(settings, bot.embedder)) as base:
         statuses = [ask(base, {"X-API-Key": f"guess-{i}"}).status_code for i in range(5)]
         assert statuses == [401, 401, 401, 429, 429]
         assert ask(base, {"X-API-Key": "the-one-key"}).status_code == 200  # the key has its own bucket

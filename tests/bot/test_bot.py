@@ -1,19 +1,13 @@
-"""The Assistant over the real bot: answer ids, the log, the answer cache and follow-ups."""
+"""The façade over the real index: answer ids, the log, the answer cache and follow-ups."""
 
 from pathlib import Path
 
-from bot.assistant import Assistant
-from bot.history import History
-from bot.service import Bot
-
-
-def open_assistant(bot: Bot, tmp_path: Path) -> Assistant:
-    settings = bot.settings.model_copy(update={"data_dir": tmp_path})
-    return Assistant(bot, History(settings.history_path(), settings.history), settings)
+from bot.bot import Bot
+from tests.conftest import private
 
 
 def test_cached_answers_are_the_computed_ones_with_fresh_ids(bot: Bot, tmp_path: Path) -> None:
-    assistant = open_assistant(bot, tmp_path)
+    assistant = private(bot, tmp_path)
     first = assistant.ask("Cgroups 怎么限制 CPU？")
     again = assistant.ask("Cgroups 怎么限制 CPU？")
     assert (assistant.cache.misses, assistant.cache.hits) == (1, 1)
@@ -26,7 +20,7 @@ def test_cached_answers_are_the_computed_ones_with_fresh_ids(bot: Bot, tmp_path:
 
 
 def test_chat_carries_terms_and_logs_them(bot: Bot, tmp_path: Path) -> None:
-    assistant = open_assistant(bot, tmp_path)
+    assistant = private(bot, tmp_path)
     one = assistant.chat("Headless Service 的 DNS 记录是什么样的？")
     two = assistant.chat("how do I debug that?", one.conversation_id)
     assert two.context_terms == ["Headless Service", "DNS"]

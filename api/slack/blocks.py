@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.answer import Answer, Citation, is_chinese
+from bot.answer import Answer, Citation, is_chinese, lecture_tag
+from bot.bot import Reply
 
 SECTION_CHARS = 3000  # a section's text, a context element's text
 MESSAGE_BLOCKS = 50  # blocks in one message
@@ -40,17 +41,6 @@ BREAK = re.compile(r"(?<=[\n。！？；.!?;])")
 class Message:
     text: str
     blocks: list[Block]
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One answer as Slack shows it: the Answer, its id in the question log, and the terms
-    carried from earlier turns of the thread."""
-
-    answer: Answer
-    answer_id: str
-    context_terms: tuple[str, ...] = ()
-    asked: str = ""  # the text retrieval saw (question + carried terms), to answer again if needed
 
 
 def escape(text: str) -> str:
@@ -104,9 +94,8 @@ def _safe_cut(escaped: str, room: int) -> int:
 
 
 def lecture_label(c: Citation) -> str:
-    lecture = f"第{c.lecture:02d}讲 " if c.lecture is not None else ""
     section = f" › {clip(c.section, TITLE_CHARS)}" if c.section and c.section != c.title else ""
-    return f"{lecture}{clip(c.title, TITLE_CHARS)}{section}"
+    return f"{lecture_tag(c.lecture)}{clip(c.title, TITLE_CHARS)}{section}"
 
 
 def citation_block(c: Citation) -> Block:

@@ -20,18 +20,39 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from types import MappingProxyType
 
 from fastapi import Request
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
-from bot.errors import AccessDenied, BodyTooLarge, RateLimited
-from bot.settings import LimitOptions, Settings
+from api.http import problems
+from api.settings import LimitOptions, Settings
+from bot.errors import KqaError
 
 PUBLIC_FILES = ("/", "/widget.js")
 PUBLIC_PREFIX = "/static/"
 MAX_BUCKETS = 100_000
+
+
+class AccessDenied(KqaError):
+    title = "API key missing or not valid"
+    status = 401
+    headers = MappingProxyType({"WWW-Authenticate": 'Bearer realm="kqa"'})
+
+
+class RateLimited(KqaError):
+    title = "too many requests"
+    status = 429
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class BodyTooLarge(KqaError):
+    title = "request body too large"
+    status = 413
 
 
 def is_public_file(path: str) -> bool:
@@ -80,7 +101,7 @@ class Gate:
     missing key counts against the client's address, so guessing keys is rate-limited too."""
 
     def __init__(self, settings: Settings, on_limited: Callable[[], None] = lambda: None) -> None:
-        self.keys = [k.get_secret_value().encode() for k in settings.api_keys]
+        self.keys = [k.get_secret_value().encode() for k in settings.access.api_keys]
         self.limit = RateLimit(settings.limits)
         self.on_limited = on_limited
 
@@ -164,7 +185,7 @@ class BodyLimit:
 class Cors:
     """CORS for the API from the allowed origins; the widget's public files for any origin."""
 
-    HEADERS = ("Accept", "Authorization", "Content-Type", "Last-Event-ID", "X-API-Key", "X-Request-ID")
+    HEADERS = ("Accept", "Authorization", "Content-Type", "Last-Event-ID", "X-API-Key", "X-KQA-Door", "X-Request-ID")
     EXPOSE = ("Retry-After", "X-Request-ID")
 
     def __init__(self, app: ASGIApp, origins: list[str]) -> None:

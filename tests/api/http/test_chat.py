@@ -5,14 +5,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 
 from bot.settings import Settings
+from tests.conftest import ROOT
 
 PROBLEM = "application/problem+json"
-ROOT = Path(__file__).resolve().parents[2]
 CHAT_KEYS = {"conversation_id", "answer_id", "question", "answer", "refused", "citations", "took_ms", "confidence",
              "mode", "context_terms", "standalone_question"}
 CITATION_KEYS = {"n", "source", "title", "lecture", "section", "quote", "text", "score", "url"}

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import httpx
 
-from api.app import create_app
-from bot.service import Bot
-from bot.settings import LimitOptions
+from api.http.app import create_app
+from api.settings import LimitOptions
+from bot.bot import Bot
 from tests.api.conftest import open_settings, serving
-from tests.conftest import LLM_KEY, llm_bot, llm_options
-from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.conftest import LLM_KEY, ROOT, llm_options
+from tests.fakes.openai import FakeOpenAI, Reply
 
-ROOT = Path(__file__).resolve().parents[2]
 FREE = "容器里执行 free 为什么看到的是宿主机内存？"
 GROUNDED = "因为 free 读取的 /proc/meminfo 并不知道 Cgroups 的存在，所以看到的是整台宿主机的内存[1]。"
 
@@ -32,7 +31,7 @@ def llm_server(bot: Bot, fake: FakeOpenAI, data_dir: Path, answer_timeout_s: flo
                **llm: object) -> Iterator[str]:
     settings = open_settings(bot, data_dir, llm=llm_options(fake, **llm),
                              limits=LimitOptions(rate_per_minute=0, answer_timeout_s=answer_timeout_s))
-    with serving(create_app(settings, llm_bot(bot, fake, **llm))) as base:
+    with serving(create_app(settings, bot.embedder)) as base:
         yield base
 
 
@@ -89,7 +88,7 @@ def test_stream_sends_the_model_tokens_as_they_arrive(bot: Bot, fake_llm: FakeOp
 def test_stream_that_fails_its_check_is_replaced_by_the_extractive_answer(bot: Bot, fake_llm: FakeOpenAI,
                                                                           tmp_path: Path) -> None:
     fake_llm.reply(Reply("Cgroups 限制资源[8]。", chunk_size=3))
-    floor = bot.ask(FREE)
+    floor = bot.answer(FREE)
     with llm_server(bot, fake_llm, tmp_path) as base:
         events = timed_sse(base, "/v1/ask", {"question": FREE})
     names = [n for n, _, _ in events]
@@ -103,7 +102,7 @@ def test_stream_that_fails_its_check_is_replaced_by_the_extractive_answer(bot: B
 def test_time_outs_fall_back_within_the_limit_streamed_or_not(bot: Bot, fake_llm: FakeOpenAI, tmp_path: Path
                                                               ) -> None:
     limit = 1.5
-    floor = bot.ask(FREE)
+    floor = bot.answer(FREE)
     # The answer time limit (1 s) is shorter than the model's: the model's budget comes on top.
     with llm_server(bot, fake_llm, tmp_path, answer_timeout_s=1.0, timeout_s=limit) as base:
         fake_llm.reply(Reply(GROUNDED, delay=30))
@@ -159,11 +158,13 @@ def run_cli(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def test_cli_without_a_model_makes_no_request_and_loads_no_client(bot: Bot, fake_llm: FakeOpenAI) -> None:
+def test_cli_without_a_model_makes_no_request_and_loads_no_client(bot: Bot, fake_llm: FakeOpenAI, tmp_path: Path
+                                                                 ) -> None:
     code = ("import sys, json\nfrom api.cli import main\nrc = main(['ask', '--json', " + repr(FREE) + "])\n"
             "print(json.dumps({'rc': rc, 'loaded': sorted(m for m in sys.modules if m.split('.')[0] in "
             "('langchain_openai', 'langchain_ollama', 'openai', 'ollama'))}))")
-    env = {"KQA_INDEX_DIR": str(bot.settings.index_dir), "KQA_LLM__BASE_URL": fake_llm.url,
+    env = {"KQA_STORE__PATH": str(bot.settings.store.path), "KQA_DATA_DIR": str(tmp_path),
+           "KQA_LLM__BASE_URL": fake_llm.url,
            "KQA_LLM__MODEL": "fake-model", "KQA_LLM__API_KEY": LLM_KEY, "KQA_LLM__PROVIDER": "none"}
     out = run_cli(code, env)
     assert out.returncode == 0, out.stderr
@@ -173,9 +174,10 @@ def test_cli_without_a_model_makes_no_request_and_loads_no_client(bot: Bot, fake
     assert fake_llm.requests == []
 
 
-def test_cli_ask_gets_a_generated_answer(bot: Bot, fake_llm: FakeOpenAI) -> None:
+def test_cli_ask_gets_a_generated_answer(bot: Bot, fake_llm: FakeOpenAI, tmp_path: Path) -> None:
     fake_llm.reply(GROUNDED)
-    env = {"KQA_INDEX_DIR": str(bot.settings.index_dir), "KQA_LLM__PROVIDER": "openai",
+    env = {"KQA_STORE__PATH": str(bot.settings.store.path), "KQA_DATA_DIR": str(tmp_path),
+           "KQA_LLM__PROVIDER": "openai",
            "KQA_LLM__BASE_URL": fake_llm.url, "KQA_LLM__MODEL": "fake-model", "KQA_LLM__API_KEY": LLM_KEY}
     out = subprocess.run([sys.executable, "-m", "api.cli", "ask", FREE], cwd=ROOT, env={**os.environ, **env},
                          capture_output=True, text=True, timeout=300)

@@ -11,7 +11,6 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,16 +21,17 @@ from pydantic import SecretStr
 from websockets.sync.server import ServerConnection
 from websockets.sync.server import serve as ws_serve
 
-from api import slack_blocks as blocks
-from api.app import create_app
-from api.slack import EVENTS_PATH
-from api.slack_cli import SlackNotConfigured, run_socket_mode, socket_handler
-from bot.service import Bot
-from bot.settings import Settings, SlackOptions
+from api.http.app import create_app
+from api.settings import Settings
+from api.slack import blocks
+from api.slack.events import EVENTS_PATH
+from api.slack.settings import SlackNotConfigured, SlackOptions
+from api.slack.socket import run_socket_mode, socket_handler
+from bot.bot import Bot
 from tests.api.conftest import serving
-from tests.api.fake_slack import BOT_USER, Call, Failure, FakeSlack, Signer, event_body
+from tests.conftest import ROOT
+from tests.fakes.slack import BOT_USER, Call, Failure, FakeSlack, Signer, event_body
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "3c5e0a1f9b8d47e2a6c4f0e1d2b3a495"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -46,13 +46,12 @@ def fake() -> Iterator[FakeSlack]:
 @pytest.fixture(scope="module")
 def slack_settings(built: Settings, fake: FakeSlack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     options = SlackOptions(bot_token=SecretStr("xoxb-test"), signing_secret=SecretStr(SECRET), api_url=fake.api_url)
-    return Settings(corpus_dir=built.corpus_dir, index_dir=built.index_dir,
-                    data_dir=tmp_path_factory.mktemp("slack-data"), slack=options)
+    return built.model_copy(update={"data_dir": tmp_path_factory.mktemp("slack-data"), "slack": options})
 
 
 @pytest.fixture(scope="module")
 def app(slack_settings: Settings, bot: Bot) -> FastAPI:
-    app = create_app(slack_settings, bot)
+    app = create_app(slack_settings, bot.embedder)
     return app
 
 
@@ -230,7 +229,7 @@ def test_a_thread_follow_up_continues_the_conversation(slack: str, calls: FakeSl
     shown = texts(update)
     assert "also searched for" in shown and "`Headless Service`" in shown
     assert "nslookup" in update.body["blocks"][0]["text"]["text"]
-    turns = app.state.assistant.history.turns(f"slack:C0THREAD:{first['ts']}")
+    turns = app.state.bot.history.turns(f"slack:C0THREAD:{first['ts']}")
     assert [m for m, _ in turns] == ["Headless Service 的 DNS 记录是什么样的？", "how do I debug that?"]
 
 
@@ -392,7 +391,7 @@ def test_socket_mode_answers_over_a_websocket(slack_settings: Settings, app: Fas
     ws_server = ws_serve(slack_side, "127.0.0.1", 0, close_timeout=2)
     threading.Thread(target=ws_server.serve_forever, daemon=True).start()
     calls.socket_url = f"ws://127.0.0.1:{ws_server.socket.getsockname()[1]}/link"
-    handler = socket_handler(app.state.assistant, slack_settings.model_copy(update={"slack": options}))
+    handler = socket_handler(app.state.bot, slack_settings.model_copy(update={"slack": options}))
     try:
         handler.connect()
         assert acks.get(timeout=20) == {"envelope_id": "env-1"}

@@ -1,0 +1,58 @@
+"""The HTTP door: one FastAPI app over one Bot, with the widget's files and Slack's events on it.
+
+Routes are in `routes` (schemas in `schemas`), errors become problem+json in `problems` and
+nowhere else, access rules are in `access`, request ids, the access log and /metrics in
+`observe`, Server-Sent Events in `stream`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from api.http import problems, routes
+from api.http.access import BodyLimit, Cors, Gate
+from api.http.observe import Metrics, Observe, configure_logging, install_log_context
+from api.settings import Settings
+from api.slack import events as slack
+from api.widget.routes import router as widget
+from bot.bot import Bot
+from index.embed import Embedder
+
+
+def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
+    """The app for `settings` (`embedder`: an embedding model already loaded, to share it)."""
+    install_log_context()
+    bot = Bot.open(settings, embedder)
+    metrics = Metrics(bot.index_info, bot.cache)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bot.warm_in_background()  # /healthz answers at once; /readyz once loaded
+        yield
+
+    app = FastAPI(title="kqa", version="0.2.0", lifespan=lifespan,
+                  description="Questions about 《深入剖析Kubernetes》, answered from the column with citations.")
+    timeout = settings.limits.answer_timeout_s
+    llm_budget = settings.llm.timeout_s if settings.llm.enabled else 0.0
+    app.state.bot, app.state.metrics = bot, metrics
+    app.state.runner = routes.Runner(bot, timeout, timeout + llm_budget)
+    problems.install(app)
+    app.include_router(routes.ops)
+    app.include_router(routes.v1, dependencies=[Depends(Gate(settings, metrics.rate_limited.inc))])
+    app.include_router(widget)
+    slack.mount(app, bot, settings.slack)
+    # Outermost last: Observe (request id, log, metrics, crash → 500) › CORS › body limit › routes.
+    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(Cors, origins=settings.access.cors_origins)
+    app.add_middleware(Observe, metrics=metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """For `uvicorn --factory api.http.app:app_from_env` (each of several workers): settings from
+    the environment, JSON logs like `kqa serve`."""
+    configure_logging()
+    return create_app(Settings())

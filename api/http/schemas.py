@@ -1,0 +1,96 @@
+"""The JSON API's request and response bodies, as the OpenAPI schema at /docs shows them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from api.http import problems, stream
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="The reader's question, Chinese or English.")
+    top_k: int | None = Field(None, description="Passages to draw the answer from (1-20).")
+
+
+class ChatRequest(BaseModel):
+    conversation_id: str | None = Field(None, max_length=64, description="Leave out to start a conversation.")
+    message: str = Field(description="The reader's message; follow-ups may refer back (它, 那个, this, that).")
+
+
+class FeedbackRequest(BaseModel):
+    answer_id: str = Field(max_length=64, description="The `answer_id` of an answer.")
+    rating: Literal["up", "down"]
+    comment: str | None = Field(None, max_length=2000, description="What was wrong or missing.")
+    amends: int | None = Field(None, ge=1, description="The `feedback_id` of this reader's earlier vote on the same "
+                               "answer: it is replaced (to add a comment, say) instead of counted again.")
+
+
+class CitationOut(BaseModel):
+    n: int
+    source: str
+    title: str
+    lecture: int | None
+    section: str
+    quote: str = Field(description="The cited sentence, an exact substring of `text`.")
+    text: str
+    score: float
+    url: str | None
+
+
+class AskResponse(BaseModel):
+    answer_id: str = Field(description="Opaque and unique; send it with feedback.")
+    question: str
+    answer: str
+    refused: bool
+    citations: list[CitationOut]
+    took_ms: float
+    confidence: dict[str, float] = Field(
+        description="The refusal signals (dense, margin, unknown_terms, unseen_terms) and the fused score.")
+    mode: Literal["generated", "extractive"] = Field(
+        description="`generated`: written by the configured chat model from the passages, its citations "
+        "checked; `extractive`: the column's own sentences (no model configured, a refusal, or the "
+        "model failed, ran out of time or cited wrongly).")
+
+
+class ChatResponse(AskResponse):
+    conversation_id: str
+    context_terms: list[str] = Field(description="Key terms carried from earlier turns into retrieval.")
+    standalone_question: str | None = Field(
+        description="With a chat model: the follow-up rewritten as a standalone question and searched "
+        "instead of the message (then context_terms is empty); null otherwise.")
+
+
+class FeedbackResponse(BaseModel):
+    status: Literal["recorded"]
+    feedback_id: int = Field(description="Send it back as `amends` to change this vote or add a comment.")
+
+
+class SearchResult(BaseModel):
+    source: str
+    title: str
+    lecture: int | None
+    section: str
+    text: str
+    score: float
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": Problem, "content": {problems.PROBLEM: {}}} for code in codes}
+
+
+SSE_DOC = {"content": {stream.EVENT_STREAM: {"schema": {"type": "string"}}},
+           "description": "JSON, or Server-Sent Events with `Accept: text/event-stream` "
+                          "(citations, delta..., [replace], done; or error)."}
