@@ -21,8 +21,11 @@ run: $(STAMP) $(MODEL)/onnx/model.onnx
 test: $(STAMP) $(MODEL)/onnx/model.onnx
 	$(VENV)/bin/pytest
 
+# ruff, mypy (strict on corpus/, index/, bot/) and the import layers (api → bot → index → corpus).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check corpus index bot api tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 ingest: $(STAMP) $(MODEL)/onnx/model.onnx
 	$(KQA) ingest --progress

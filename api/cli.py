@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY", "TOKENIZERS_PARALLELISM"):
     os.environ.setdefault(_var, "1" if _var != "TOKENIZERS_PARALLELISM" else "false")
@@ -92,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port or settings.server.port
     configure_logging()
     forwarded = settings.access.forwarded_allow_ips
-    options = {"host": host, "port": port, "log_config": None, "access_log": False,
+    options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "access_log": False,
                "proxy_headers": bool(forwarded), "forwarded_allow_ips": forwarded}
     if args.workers > 1:
         if args.index:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -55,7 +56,7 @@ class Answer:
     confidence: dict[str, float] = field(default_factory=dict)
     mode: str = "extractive"  # or "generated" (bot.generate)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

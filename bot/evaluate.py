@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -25,7 +26,7 @@ class Question:
     id: str
     q: str
     lang: str
-    gold: tuple
+    gold: tuple[int | str, ...]
     kind: str = ""
 
     @property
@@ -43,18 +44,18 @@ def load_questions(path: Path) -> list[Question]:
     return out
 
 
-def doc_key(hit: Hit, gold: tuple) -> str | int:
+def doc_key(hit: Hit, gold: tuple[int | str, ...]) -> str | int:
     """Lecture number when the gold speaks in lectures, else the source path."""
     if gold and all(isinstance(g, int) for g in gold) and hit.chunk.lecture is not None:
         return hit.chunk.lecture
     return hit.chunk.source
 
 
-def ranked_docs(hits: Iterable[Hit], gold: tuple) -> list:
+def ranked_docs(hits: Iterable[Hit], gold: tuple[int | str, ...]) -> list[int | str]:
     return list(dict.fromkeys(doc_key(h, gold) for h in hits))
 
 
-def rank_metrics(docs: list, gold: tuple) -> dict[str, float]:
+def rank_metrics(docs: list[int | str], gold: tuple[int | str, ...]) -> dict[str, float]:
     first = next((i for i, d in enumerate(docs[:10]) if d in gold), None)
     return {
         "hit@1": float(first == 0),
@@ -63,12 +64,12 @@ def rank_metrics(docs: list, gold: tuple) -> dict[str, float]:
     }
 
 
-def summarize(rows: list[dict]) -> dict:
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """rows: {lang, answerable, hit@1, hit@5, mrr@10, refused, search_ms, ask_ms}."""
-    def block(sel: list[dict]) -> dict:
+    def block(sel: list[dict[str, Any]]) -> dict[str, Any]:
         ans = [r for r in sel if r["answerable"]]
         una = [r for r in sel if not r["answerable"]]
-        out: dict = {"questions": len(sel), "answerable": len(ans), "unanswerable": len(una)}
+        out: dict[str, Any] = {"questions": len(sel), "answerable": len(ans), "unanswerable": len(una)}
         for m in ("hit@1", "hit@5", "mrr@10"):
             out[m] = round(float(np.mean([r[m] for r in ans])), 4) if ans else None
         out["refused_unanswerable"] = round(float(np.mean([r["refused"] for r in una])), 4) if una else None
@@ -85,7 +86,7 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def run(questions: list[Question], search: Callable[[str], list[Hit]],
-        refuse: Callable[[str], bool] | None = None, progress: bool = True) -> list[dict]:
+        refuse: Callable[[str], bool] | None = None, progress: bool = True) -> list[dict[str, Any]]:
     rows = []
     for q in tqdm(questions, desc="eval", unit="q", disable=not progress):
         t0 = time.perf_counter()
@@ -103,7 +104,7 @@ def run(questions: list[Question], search: Callable[[str], list[Hit]],
     return rows
 
 
-def evaluate(bot: Bot, questions: list[Question], progress: bool = True) -> dict:
+def evaluate(bot: Bot, questions: list[Question], progress: bool = True) -> dict[str, Any]:
     bot.warm()
     options = bot.settings
 
@@ -115,7 +116,7 @@ def evaluate(bot: Bot, questions: list[Question], progress: bool = True) -> dict
     return {"summary": summarize(rows), "rows": rows}
 
 
-def render(report: dict) -> str:
+def render(report: dict[str, Any]) -> str:
     cols = ["questions", "hit@1", "hit@5", "mrr@10", "refused_unanswerable", "false_refusal",
             "search_ms_p50", "search_ms_p95", "ask_ms_p50", "ask_ms_p95"]
     lines = ["| set | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]

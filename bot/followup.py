@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from langchain_core.messages import HumanMessage
 from langchain_core.output_parsers import StrOutputParser
@@ -129,9 +130,10 @@ CONDENSE_PROMPT = ChatPromptTemplate.from_messages(
 HISTORY_TURNS = 6  # earlier messages shown to the model
 
 
-def condense_chain(model: object) -> Runnable:
+def condense_chain(model: Any) -> Runnable[dict[str, Any], str]:
     """{chat_history: list of messages, input: str} → the standalone question."""
-    return CONDENSE_PROMPT | model | StrOutputParser()
+    chain: Runnable[dict[str, Any], str] = CONDENSE_PROMPT | model | StrOutputParser()
+    return chain
 
 
 class Condenser:

@@ -125,10 +125,11 @@ def format_passages(passages: list[Hit]) -> str:
     return "\n".join(out)
 
 
-def answer_chain(model: Any) -> Runnable:
+def answer_chain(model: Any) -> Runnable[dict[str, Any], str]:
     """{question, passages: list[Hit], sentences} → the model's text."""
-    return (RunnablePassthrough.assign(passages=lambda x: format_passages(x["passages"]))
-            | PROMPT | model | StrOutputParser())
+    chain: Runnable[dict[str, Any], str] = (RunnablePassthrough.assign(passages=lambda x: format_passages(
+        x["passages"])) | PROMPT | model | StrOutputParser())
+    return chain
 
 
 def given(passages: list[Hit]) -> list[Citation]:
@@ -206,7 +207,7 @@ class Generator:
         """A fresh time budget (monotonic clock)."""
         return time.monotonic() + self.options.timeout_s
 
-    def invoke(self, runnable: Runnable, inputs: dict[str, Any], deadline: float) -> Any:
+    def invoke(self, runnable: Runnable[dict[str, Any], str], inputs: dict[str, Any], deadline: float) -> str:
         """`runnable.invoke(inputs)` by `deadline`, else TimeoutError (the call is abandoned;
         the client's own timeout ends it)."""
         left = deadline - time.monotonic()

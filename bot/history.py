@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -75,7 +76,7 @@ class Report:
     most_refused: list[Asked]
     downvoted: list[Asked]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -189,8 +190,9 @@ class History:
                                   (rating, comment or None, self.clock(), amends, answer_id)).rowcount:
                     raise AnswerNotFound(f"no feedback {amends} on answer {answer_id!r} to amend")
                 return amends
-            return db.execute("INSERT INTO feedback (answer_id, rating, comment, at) VALUES (?, ?, ?, ?)",
-                              (answer_id, rating, comment or None, self.clock())).lastrowid
+            row_id = db.execute("INSERT INTO feedback (answer_id, rating, comment, at) VALUES (?, ?, ?, ?)",
+                                (answer_id, rating, comment or None, self.clock())).lastrowid
+            return int(row_id or 0)
 
     def report(self, limit: int = 10, since_s: float | None = None) -> Report:
         since = self.clock() - since_s if since_s else 0.0

@@ -77,8 +77,9 @@ class Renamed(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         env_file = self.config.get("env_file")
-        given = {k.upper(): v for k, v in dotenv_values(env_file).items()} if env_file and Path(env_file).exists() \
-            else {}
+        given: dict[str, str | None] = {}
+        if isinstance(env_file, str | Path) and Path(env_file).exists():
+            given.update({k.upper(): v for k, v in dotenv_values(env_file).items()})
         given.update({k.upper(): v for k, v in os.environ.items()})
         out: dict[str, Any] = {}
         for old, path in self.renamed.items():

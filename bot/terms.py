@@ -13,6 +13,7 @@ import re
 import unicodedata
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -24,7 +25,7 @@ PART_SPLIT = re.compile(r"[./:+#_-]+")
 
 
 @cache
-def _jieba():
+def _jieba() -> Any:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
@@ -100,7 +101,7 @@ def expand(terms: list[str]) -> list[str]:
 
 
 @cache
-def _glossary_patterns() -> tuple[tuple[str, re.Pattern | None], ...]:
+def _glossary_patterns() -> tuple[tuple[str, re.Pattern[str] | None], ...]:
     """Each glossary term with its whole-word pattern (None: a CJK term, matched as a substring)."""
     return tuple((term, None if CJK_RUN.search(term) else re.compile(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])"))
                  for term in _glossary_index())

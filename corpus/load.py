@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import yaml
 from langchain_core.documents import Document
@@ -89,7 +90,7 @@ def _unreadable(raw: bytes) -> str | None:
     return None
 
 
-def _split_front_matter(text: str, source: str) -> tuple[dict, str]:
+def _split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
     match = FRONT_MATTER.match(text)
     if not match:
         return {}, text
@@ -128,11 +129,11 @@ def clean_markdown(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def _shortcode_text(match: re.Match) -> str:
+def _shortcode_text(match: re.Match[str]) -> str:
     closing, name, args = match.groups()
     if closing:
         return ""
-    attrs = dict(ATTR.findall(args))
+    attrs: dict[str, str] = dict(ATTR.findall(args))
     if "text" in attrs:
         return attrs["text"]
     if name == "feature-state" and "for_k8s_version" in attrs:
@@ -140,8 +141,8 @@ def _shortcode_text(match: re.Match) -> str:
     return ""
 
 
-def _link_label(match: re.Match) -> str:
-    return match.group(2)
+def _link_label(match: re.Match[str]) -> str:
+    return match.group(2) or ""
 
 
 class _TextExtractor(HTMLParser):
@@ -155,7 +156,7 @@ class _TextExtractor(HTMLParser):
         self.out: list[str] = []
         self.skip = 0
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.SKIP:
             self.skip += 1
         elif tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:

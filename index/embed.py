@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -25,6 +26,7 @@ from index.onnx_model import ONNX_FILE, OnnxEncoder
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "multilingual-e5-small"
+T = TypeVar("T")
 
 
 class EmbedOptions(BaseModel):
@@ -63,12 +65,12 @@ class Embedder(Embeddings):
         return self._load(lambda: OnnxEncoder(self.path, self.options.threads))
 
     @cached_property
-    def model(self):
+    def model(self) -> Any:
         """The sentence-transformers model (torch)."""
         for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
             os.environ.setdefault(var, "1")
 
-        def load():
+        def load() -> Any:
             import torch
             from sentence_transformers import SentenceTransformer
 
@@ -78,7 +80,7 @@ class Embedder(Embeddings):
 
         return self._load(load)
 
-    def _load(self, load):
+    def _load(self, load: Callable[[], T]) -> T:
         try:
             return load()
         except Exception as exc:  # any load failure is the same thing to a user
@@ -89,7 +91,7 @@ class Embedder(Embeddings):
         """A name that says which weights these are, stable across folders and machines."""
         marker = Path(self.options.model) / "kqa-model.json"
         if marker.exists():
-            return json.loads(marker.read_text())["name"]
+            return str(json.loads(marker.read_text())["name"])
         return self.options.model
 
     @property
@@ -102,18 +104,20 @@ class Embedder(Embeddings):
         if self.options.backend == "onnx" and self.onnx:
             return self.onnx.encode(texts, "document", self.options.batch_size)
         # sentence-transformers sorts by length before batching, so padding stays small.
-        return self.model.encode_document(
+        return np.asarray(self.model.encode_document(
             texts, batch_size=self.options.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=progress,
-        )
+        ))
 
     def encode_query(self, text: str) -> np.ndarray:
         if self.onnx:
-            return self.onnx.encode([text], "query")[0]
-        return self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)[0]
+            return np.asarray(self.onnx.encode([text], "query")[0])
+        return np.asarray(self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)[0])
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.encode_passages(texts).tolist()
+        vectors: list[list[float]] = self.encode_passages(texts).tolist()
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        return self.encode_query(text).tolist()
+        vector: list[float] = self.encode_query(text).tolist()
+        return vector

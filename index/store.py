@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field
 
 from corpus.errors import KqaError
 
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Include
+
+P = ParamSpec("P")
+R = TypeVar("R")
 META = "kqa-meta"
 PREFIX = "kqa-chunks-"
 BATCH = 1000
@@ -69,7 +76,7 @@ class Records:
     embeddings: list[Any] | None = None
 
 
-def _client(options: StoreOptions):
+def _client(options: StoreOptions) -> ClientAPI:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -87,11 +94,11 @@ def _client(options: StoreOptions):
 class Store:
     def __init__(self, options: StoreOptions) -> None:
         self.options = options
-        self._client = None
-        self._handle: tuple[str, Any] | None = None  # (name, collection) last queried
+        self._client: ClientAPI | None = None
+        self._handle: tuple[str, Collection] | None = None  # (name, collection) last queried
 
     @property
-    def client(self):
+    def client(self) -> ClientAPI:
         if self._client is None:
             try:
                 self._client = _client(self.options)
@@ -103,7 +110,7 @@ class Store:
     def where(self) -> str:
         return self.options.url or str(self.options.path)
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a Chroma call; a dead server becomes StoreUnavailable, not a stack trace."""
         try:
             return fn(*args, **kwargs)
@@ -116,7 +123,7 @@ class Store:
                 raise StoreUnavailable(f"Chroma at {self.where}: {exc.__class__.__name__}") from exc
             raise
 
-    def _meta(self):
+    def _meta(self) -> Collection:
         return self._call(self.client.get_or_create_collection, META, embedding_function=None)
 
     def info(self) -> IndexInfo | None:
@@ -137,19 +144,19 @@ class Store:
 
     def records(self, name: str, embeddings: bool = False) -> Records:
         col = self._call(self.client.get_collection, name, embedding_function=None)
-        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        include: Include = ["documents", "metadatas", "embeddings"] if embeddings else ["documents", "metadatas"]
         ids: list[str] = []
         texts: list[str] = []
-        metas: list[dict] = []
+        metas: list[dict[str, Any]] = []
         vecs: list[Any] = []
         offset = 0
         while True:
             page = self._call(col.get, include=include, limit=BATCH * 5, offset=offset)
             ids += page["ids"]
-            texts += page["documents"]
-            metas += page["metadatas"]
+            texts += page["documents"] or []
+            metas += [dict(m) for m in page["metadatas"] or []]
             if embeddings:
-                vecs += list(page["embeddings"])
+                vecs += list(page["embeddings"] if page["embeddings"] is not None else [])
             if len(page["ids"]) < BATCH * 5:
                 break
             offset += len(page["ids"])
@@ -166,7 +173,7 @@ class Store:
             self._handle = None
             raise
         self._handle = (name, col)
-        return res["ids"][0], res["distances"][0]
+        return res["ids"][0], (res["distances"] or [[]])[0]
 
     def create_staging(self) -> str:
         name = f"{PREFIX}{int(time.time() * 1000)}-{uuid.uuid4().hex[:6]}"
@@ -176,12 +183,13 @@ class Store:
         )
         return name
 
-    def add(self, name: str, ids: list[str], texts: list[str], metas: list[dict], vectors: Any) -> None:
+    def add(self, name: str, ids: list[str], texts: list[str], metas: list[dict[str, Any]], vectors: Any) -> None:
         col = self._call(self.client.get_collection, name, embedding_function=None)
         for i in range(0, len(ids), BATCH):
+            batch: list[Mapping[str, Any]] = list(metas[i : i + BATCH])
             self._call(
                 col.add, ids=ids[i : i + BATCH], documents=texts[i : i + BATCH],
-                metadatas=metas[i : i + BATCH], embeddings=vectors[i : i + BATCH],
+                metadatas=batch, embeddings=vectors[i : i + BATCH],
             )
 
     def publish(self, name: str, model: str, dim: int, chunks: int, files: int) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -61,7 +63,7 @@ def stream_event(exc: BaseException) -> dict[str, object]:
     return body(500, *INTERNAL)
 
 
-async def send_problem(send: Send, exc: BaseException, extra_headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def send_problem(send: Send, exc: BaseException, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     """For ASGI middleware that answers before the app runs (body limit, crashes)."""
     resp = response(exc)
     raw = [(k, v) for k, v in resp.raw_headers if k.lower() != b"content-length"]
@@ -89,7 +91,7 @@ def install(app: FastAPI) -> None:
         return response(exc)
 
 
-def explain(errors: list[dict]) -> str:
+def explain(errors: Sequence[Any]) -> str:
     """Pydantic's error list → one sentence a person understands (never the input echoed whole)."""
     parts = []
     for err in errors[:5]:

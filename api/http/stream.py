@@ -46,7 +46,7 @@ def event(name: str, data: object) -> bytes:
 
 def pieces(text: str, size: int = PIECE) -> list[str]:
     """The answer cut at sentence ends, then into pieces of at most `size` characters."""
-    out = []
+    out: list[str] = []
     for sentence in PIECE_END.split(text):
         out.extend(sentence[i : i + size] for i in range(0, len(sentence), size))
     return [p for p in out if p]

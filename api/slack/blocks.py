@@ -129,7 +129,8 @@ def parse_reference(value: str) -> tuple[str, str]:
         return "", ""
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         return "", ""
-    return data["id"], data.get("q") if isinstance(data.get("q"), str) else ""
+    asked = data.get("q")
+    return data["id"], asked if isinstance(asked, str) else ""
 
 
 def answer_blocks(reply: Reply, share: bool = False) -> list[Block]:

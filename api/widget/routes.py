@@ -1,6 +1,6 @@
 """The widget's door: the demo page at `/` and the embeddable chat at `/widget.js`.
 
-Both are static files in `api/static/` (with the demo page's stylesheet), served with an ETag,
+Both are static files in `static/` beside this module (with the demo page's stylesheet), served with an ETag,
 a short cache lifetime and gzip when the browser accepts it. The script is meant to be loaded by
 other sites (`<script src="https://HOST/widget.js" data-kqa-endpoint="https://HOST" defer>`), so
 it carries `Cross-Origin-Resource-Policy: cross-origin`. The demo page runs under a strict CSP,

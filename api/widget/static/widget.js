@@ -765,7 +765,8 @@ textarea::placeholder{color:var(--muted);opacity:1}
     /* -- conversation -- */
 
     headers(stream) {
-      const hd = { "Content-Type": "application/json" };
+      // X-KQA-Door: the question log and /metrics count the widget's questions apart from other HTTP clients.
+      const hd = { "Content-Type": "application/json", "X-KQA-Door": "widget" };
       if (stream) hd.Accept = "text/event-stream";
       if (this.cfg.key) hd["X-API-Key"] = this.cfg.key;
       return hd;

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from api.http.app import create_app
 from api.settings import AccessOptions, LimitOptions, Settings
+from api.widget.routes import STATIC
 from bot.bot import Bot
 from bot.history import History
 from index.build import build_index
@@ -280,7 +281,7 @@ def test_widget_script_and_demo_page_are_served(site: str) -> None:
     assert headers["content-encoding"] == "gzip" and len(raw) <= GZIP_BUDGET
     assert headers["cross-origin-resource-policy"] == "cross-origin"
     source = gzip.decompress(raw).decode()
-    assert source == (ROOT / "api" / "static" / "widget.js").read_text()
+    assert source == (STATIC / "widget.js").read_text()
     assert httpx.get(f"{site}/widget.js", headers={"If-None-Match": headers["etag"]}).status_code == 304
     # Nothing from the API may be parsed as HTML: the script has no HTML sink at all.
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
@@ -429,7 +430,10 @@ def test_thumbs_up_and_down_are_stored(tabs, site: str, site_settings: Settings)
     with sqlite3.connect(path) as db:
         rows = dict(db.execute("SELECT answer_id, rating FROM feedback WHERE answer_id IN (?, ?)",
                                (up_id, down_id)).fetchall())
+        doors = dict(db.execute("SELECT answer_id, door FROM questions WHERE answer_id IN (?, ?)",
+                                (up_id, down_id)).fetchall())
     assert rows == {up_id: "up", down_id: "down"}
+    assert doors == {up_id: "widget", down_id: "widget"}  # the question log tells the widget apart
     report = History(path, site_settings.history).report()
     assert "容器里执行 top 为什么看到的是宿主机的数据？" in [a.question for a in report.downvoted]
 
@@ -841,8 +845,8 @@ def test_click_to_first_token(tabs, site: str) -> None:
         times.append(tab.page.evaluate("""() => {
             const [a] = performance.getEntriesByName('kqa-send'), [b] = performance.getEntriesByName('kqa-first-token');
             return b.startTime - a.startTime; }"""))
-    size = len(gzip.compress((ROOT / "api" / "static" / "widget.js").read_bytes(), 9))
-    figures = {"widget_js_bytes": (ROOT / "api" / "static" / "widget.js").stat().st_size, "widget_js_gzip_bytes": size,
+    size = len(gzip.compress((STATIC / "widget.js").read_bytes(), 9))
+    figures = {"widget_js_bytes": (STATIC / "widget.js").stat().st_size, "widget_js_gzip_bytes": size,
                "click_to_first_token_ms": {"median": round(statistics.median(times), 1), "max": round(max(times), 1),
                                            "all": [round(t, 1) for t in times]}}
     (ARTIFACTS / "figures.json").write_text(json.dumps(figures, indent=1))

@@ -1,0 +1,52 @@
+"""The one settings object: nested groups from the environment, and the previous release's
+flat names still read, with a warning naming the new one."""
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from api.settings import Settings
+
+
+def test_nested_groups_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("KQA_STORE__URL", "http://chroma:8000")
+    monkeypatch.setenv("KQA_EMBED__BATCH_SIZE", "4")
+    monkeypatch.setenv("KQA_REFUSAL__MIN_DENSE", "0.8")
+    monkeypatch.setenv("KQA_ACCESS__API_KEYS", "k1,k2")
+    s = Settings()
+    assert s.store.url == "http://chroma:8000" and s.embed.batch_size == 4 and s.refusal.min_dense == 0.8
+    assert [k.get_secret_value() for k in s.access.api_keys] == ["k1", "k2"]
+
+
+def test_old_names_still_work_with_a_warning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KQA_INDEX_DIR", str(tmp_path / "idx"))
+    monkeypatch.setenv("KQA_CHROMA_URL", "http://old:8000")
+    monkeypatch.setenv("KQA_EMBED_THREADS", "2")
+    monkeypatch.setenv("KQA_SERVER__MAX_QUESTION_CHARS", "500")
+    monkeypatch.setenv("KQA_ANSWER__MIN_DENSE", "0.7")
+    monkeypatch.setenv("KQA_API_KEYS", "old-key")
+    with caplog.at_level(logging.WARNING, logger="kqa.settings"):
+        s = Settings()
+    assert s.store.path == tmp_path / "idx" and s.store.url == "http://old:8000" and s.embed.threads == 2
+    assert s.questions.max_chars == 500 and s.refusal.min_dense == 0.7
+    assert [k.get_secret_value() for k in s.access.api_keys] == ["old-key"]
+    assert "KQA_INDEX_DIR is deprecated" in caplog.text and "use KQA_STORE__PATH" in caplog.text
+    assert "KQA_API_KEYS is deprecated" in caplog.text and "use KQA_ACCESS__API_KEYS" in caplog.text
+
+
+def test_the_new_name_wins_over_the_old_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KQA_CHROMA_URL", "http://old:8000")
+    monkeypatch.setenv("KQA_STORE__URL", "http://new:8000")
+    assert Settings().store.url == "http://new:8000"
+
+
+def test_old_names_in_a_dotenv_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("KQA_EMBED_MODEL=/models/e5\nKQA_EMBED__BATCH_SIZE=3\n")
+    s = Settings()
+    assert s.embed.model == "/models/e5" and s.embed.batch_size == 3
