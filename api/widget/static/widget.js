@@ -5,7 +5,7 @@
  * One vanilla custom element, <kqa-chat>, with an open Shadow DOM: the page's CSS cannot reach
  * inside and the widget adds nothing to the page but itself. Every string that comes from the
  * API or the corpus is rendered as text (text nodes, textContent), never parsed as HTML.
- * Configuration: see README, "Chat widget".
+ * Configuration: docs/widget.md.
  */
 (() => {
   "use strict";
