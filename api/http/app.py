@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api.http import docs, problems, routes
-from api.http.access import BodyLimit, Cors, Gate
+from api.http.access import AddressLimit, BodyLimit, Cors, Gate
 from api.http.observe import Metrics, Observe, configure_logging, install_log_context
 from api.settings import Settings
 from api.slack import events as slack
@@ -44,7 +44,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.include_router(routes.ops)
     app.include_router(routes.v1, dependencies=[Depends(Gate(settings, metrics.rate_limited.inc))])
     app.include_router(widget)
-    slack.mount(app, bot, settings.slack)
+    slack.mount(app, bot, settings.slack, [Depends(AddressLimit(settings.limits, metrics.rate_limited.inc))])
     # Outermost last: Observe (request id, log, metrics, crash → 500) › CORS › body limit › routes.
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
     app.add_middleware(Cors, origins=settings.access.cors_origins)
