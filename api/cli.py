@@ -7,7 +7,6 @@ Errors from kqa's family print one line and exit 1; usage errors exit 2 (argpars
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -23,6 +22,7 @@ for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY", 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from api.settings import Settings  # noqa: E402
+from api.terminal import json_text, printable  # noqa: E402
 from bot.answer import lecture_tag  # noqa: E402
 from bot.errors import KqaError  # noqa: E402
 from bot.history import Asked, Report  # noqa: E402
@@ -58,27 +58,31 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     hits = _bot(args).search(args.question, k=args.k)
     if args.json:
-        print(json.dumps([{**asdict(h.chunk), "score": h.score, "dense": h.dense, "rank": h.rank} for h in hits],
-                         ensure_ascii=False, indent=2))
+        print(json_text([{**asdict(h.chunk), "score": h.score, "dense": h.dense, "rank": h.rank} for h in hits],
+                        indent=2))
         return 0
     for h in hits:
-        print(f"{h.rank:>2}. {h.score:.4f}  {lecture_tag(h.chunk.lecture)}{h.chunk.title} › {h.chunk.section}  "
-              f"({h.chunk.source})")
-        print("    " + h.chunk.text[:160].replace("\n", " "))
+        print(f"{h.rank:>2}. {h.score:.4f}  {where(h.chunk.lecture, h.chunk.title, h.chunk.section, h.chunk.source)}")
+        print("    " + printable(h.chunk.text[:160].replace("\n", " ")))
     return 0
+
+
+def where(lecture: int | None, title: str, section: str, source: str) -> str:
+    """A passage's place, as one line: the corpus's titles and file names are shown, never obeyed."""
+    return printable(f"{lecture_tag(lecture)}{title} › {section}  ({source})")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     reply = _bot(args).ask(args.question, door="cli")
     if args.json:
-        print(json.dumps(reply.to_dict(), ensure_ascii=False, indent=2))
+        print(json_text(reply.to_dict(), indent=2))
         return 0
     ans = reply.answer
-    print(ans.answer)
+    print(printable(ans.answer, newlines=True))
     print()
     for c in ans.citations:
-        print(f"[{c.n}] {lecture_tag(c.lecture)}{c.title} › {c.section}  ({c.source})")
-        print(f"    「{c.quote}」")
+        print(f"[{c.n}] {where(c.lecture, c.title, c.section, c.source)}")
+        print(f"    「{printable(c.quote)}」")
     return 0
 
 
@@ -114,7 +118,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     report = Bot.open(settings).report(limit=args.limit, since_s=args.days * 86400 if args.days else None)
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        print(json_text(report.to_dict(), indent=2))
         return 0
     print(render_report(report, args.days))
     return 0
@@ -127,10 +131,10 @@ def render_report(report: Report, days: float | None) -> str:
 
     def section(title: str, rows: list[Asked], count: Callable[[Asked], str]) -> None:
         lines.append(title)
-        for r in rows:
-            context = f"  [+ {', '.join(r.context)}]" if r.context else ""  # what a follow-up carried
-            lines.append(f"  {count(r)}  {r.question}{context}")
-            lines.extend(f"          “{c}”" for c in r.comments)
+        for r in rows:  # readers wrote these: one row each, shown and never obeyed
+            context = f"  [+ {printable(', '.join(r.context))}]" if r.context else ""  # what a follow-up carried
+            lines.append(f"  {count(r)}  {printable(r.question)}{context}")
+            lines.extend(f"          “{printable(c)}”" for c in r.comments)
         if not rows:
             lines.append("  (none)")
         lines.append("")
@@ -147,7 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bot.evaluate import evaluate, load_questions, render
 
     report = evaluate(_bot(args), load_questions(Path(args.questions)), progress=not args.json)
-    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else render(report))
+    print(json_text(report, indent=2) if args.json else render(report))
     return 0
 
 
@@ -201,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except KqaError as exc:
-        print(f"kqa: {exc}", file=sys.stderr)
+        print(f"kqa: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("kqa: interrupted", file=sys.stderr)

@@ -3,7 +3,8 @@ Settings; a door holds a `Bot` and calls its methods, never its parts.
 
 - `search`, `ask`, `chat`, `feedback`, `report`, `status`: what the doors offer. Every answer
   gets an id and a line in the question log naming its door (`http`, `widget`, `slack`, `cli`);
-  conversations carry earlier turns into retrieval (bot.followup).
+  conversations carry earlier turns into retrieval (bot.followup), and belong to the door that
+  started them. Feedback is one vote per answer per voter (the door says who votes).
 - Answers come through a cache keyed by the question as searched, top_k, the published index and
   the answering mode (the model, or none). Retrieval and answering are deterministic for one
   index, so a hit is the answer a fresh computation would give; a new ingest changes the key.
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from bot.answer import Answer, Citation, Evidence, extract, gather, ms_since
-from bot.errors import BadQuestion, ConversationNotFound, KqaError, NotReady
+from bot.errors import BadFeedback, BadQuestion, ConversationNotFound, KqaError, NotReady
 from bot.followup import Condenser, carry, key_terms, search_text
 from bot.generate import Generator, given
 from bot.history import History, Report, new_id
@@ -198,7 +199,7 @@ class Bot:
         limit = self.settings.questions.max_chars
         if len(text) > limit:
             raise BadQuestion(f"the question is {len(text)} characters long; the limit is {limit}")
-        if any(unicodedata.category(ch) in {"Cc", "Cs", "Co"} and ch not in "\t\n\r" for ch in text):
+        if has_controls(text):
             raise BadQuestion("the question contains control or invalid characters")
         return text
 
@@ -216,14 +217,15 @@ class Bot:
         if top_k is not None:
             self.bound(top_k)
 
-    def check_chat(self, message: str, conversation_id: str | None) -> None:
+    def check_chat(self, message: str, conversation_id: str | None, door: Door = "http") -> None:
         self.check(message)
         if conversation_id is not None:
-            self.history.last_terms(conversation_id)
+            self.history.last_terms(conversation_id, door=door)
 
-    def has_conversation(self, conversation_id: str) -> bool:
+    def has_conversation(self, conversation_id: str, door: Door) -> bool:
+        """True when `conversation_id` is live and `door`'s (another door's is not there for it)."""
         try:
-            self.history.last_terms(conversation_id)
+            self.history.last_terms(conversation_id, door=door)
         except ConversationNotFound:
             return False
         return True
@@ -234,7 +236,8 @@ class Bot:
     def chat(self, message: str, conversation_id: str | None = None, door: Door = "http",
              start: bool = False) -> Reply:
         """One turn. `start`: an unknown (or expired) `conversation_id` begins a conversation
-        under that id instead of failing, for doors that name their own (a Slack thread)."""
+        under that id instead of failing, for doors that name their own (a Slack thread). Only
+        `door`'s own conversations can be continued: another door's is ConversationNotFound."""
         return self.complete(self.start_chat(message, conversation_id, door, start))
 
     def answer(self, question: str) -> Answer:
@@ -260,8 +263,8 @@ class Bot:
                    start: bool = False) -> Turn:
         started, deadline = time.perf_counter(), self._deadline()
         text = self.check(message)
-        earlier = self._earlier(conversation_id, start)
-        standalone = self._condense(conversation_id, text, deadline)
+        earlier = self._earlier(conversation_id, start, door)
+        standalone = self._condense(conversation_id, text, deadline, door)
         carried = [] if standalone else carry(text, earlier, self.settings.followup, known=self._known)
         query = standalone or search_text(text, carried)
         ans, ev, key = self._draft(query, None, started)
@@ -270,7 +273,7 @@ class Bot:
         # What the next turn may carry: this message's own terms, then what it carried itself.
         own = key_terms(text) + (key_terms(standalone) if standalone else carried)
         remembered = list(dict.fromkeys(own))[: 2 * self.settings.followup.max_terms]
-        conversation_id = self.history.add_turn(conversation_id, text, remembered, answer_id, create=start)
+        conversation_id = self.history.add_turn(conversation_id, text, remembered, answer_id, create=start, door=door)
         self.history.log(answer_id, text, ans.refused, ans.confidence.get("dense", 0.0), door,
                          conversation_id, carried)
         reply = Reply(answer_id, ans, conversation_id, carried, standalone)
@@ -294,8 +297,15 @@ class Bot:
 
     # feedback and the report
 
-    def feedback(self, answer_id: str, rating: str, comment: str | None = None, amends: int | None = None) -> int:
-        return self.history.add_feedback(answer_id, rating, comment, amends)
+    def feedback(self, answer_id: str, rating: str, comment: str | None = None, amends: int | None = None, *,
+                 voter: str) -> int:
+        """Record `voter`'s vote (one per answer: a repeat replaces it) and return its id. `voter`
+        is who the door knows is voting: an API key's or client address's id, a Slack user."""
+        if not voter:
+            raise ValueError("a vote needs its voter")
+        if comment is not None and has_controls(comment):
+            raise BadFeedback("the comment contains control or invalid characters")
+        return self.history.add_feedback(answer_id, rating, comment, amends, voter=voter)
 
     def report(self, limit: int = 10, since_s: float | None = None) -> Report:
         return self.history.report(limit=limit, since_s=since_s)
@@ -330,17 +340,17 @@ class Bot:
     def _deadline(self) -> float:
         return self.generator.deadline() if self.generator else float("inf")
 
-    def _condense(self, conversation_id: str | None, message: str, deadline: float) -> str | None:
-        if self.condenser is None or conversation_id is None or not self.has_conversation(conversation_id):
+    def _condense(self, conversation_id: str | None, message: str, deadline: float, door: Door) -> str | None:
+        if self.condenser is None or conversation_id is None or not self.has_conversation(conversation_id, door):
             return None
         earlier = [m for m, _ in self.history.turns(conversation_id)]
         return self.condenser.condense(earlier, message, deadline)
 
-    def _earlier(self, conversation_id: str | None, start: bool) -> list[str]:
+    def _earlier(self, conversation_id: str | None, start: bool, door: Door) -> list[str]:
         if conversation_id is None:
             return []
         try:
-            return self.history.last_terms(conversation_id)
+            return self.history.last_terms(conversation_id, door=door)
         except ConversationNotFound:
             if start:
                 return []
@@ -351,3 +361,9 @@ class Bot:
         idf = self.retriever.snapshot().idf
         words = tokens(term)
         return bool(words) and all(w in idf for w in words)
+
+
+def has_controls(text: str) -> bool:
+    """Control, surrogate or private-use characters other than tab and line breaks: never in a
+    question or comment a person typed, and what terminal escapes are made of."""
+    return any(unicodedata.category(ch) in {"Cc", "Cs", "Co"} and ch not in "\t\n\r" for ch in text)

@@ -10,12 +10,14 @@ in one handler (api/http/problems.py), the CLI into one line, Slack into one mes
     ├── StoreUnavailable        Chroma unreachable                           (index.store)
     ├── BadQuestion             empty, too long or not text                  (bot.errors)
     ├── NotReady                the model and index are still loading        (bot.errors)
-    ├── ConversationNotFound    unknown or expired conversation id           (bot.errors)
-    ├── AnswerNotFound          feedback for an answer id never given        (bot.errors)
+    ├── ConversationNotFound    unknown, expired or another door's conversation     (bot.errors)
+    ├── AnswerNotFound          feedback on an answer never given, or on a vote not the voter's (bot.errors)
+    ├── BadFeedback             a comment with control characters            (bot.errors)
     ├── AccessDenied            API keys are set and none or a wrong one was sent   (api.http.access)
     ├── RateLimited             too many requests from one key or address           (api.http.access)
     ├── BodyTooLarge            request body over the size limit                    (api.http.access)
     ├── AnswerTimeout           no answer within the time limit                     (api.http.routes)
+    ├── SignatureRefused        a Slack request not signed, or signed wrongly       (api.slack.events)
     └── SlackNotConfigured      Socket Mode asked for without its tokens            (api.slack.settings)
 
 `status` is the error's HTTP meaning and `title` a phrase safe to show anyone. The HTTP door
@@ -29,8 +31,8 @@ from index.embed import ModelUnavailable
 from index.store import IndexNotBuilt, ModelMismatch, StoreUnavailable
 
 __all__ = [
-    "AnswerNotFound", "BadQuestion", "ConversationNotFound", "CorpusNotFound", "IndexNotBuilt", "KqaError",
-    "ModelMismatch", "ModelUnavailable", "NotReady", "StoreUnavailable",
+    "AnswerNotFound", "BadFeedback", "BadQuestion", "ConversationNotFound", "CorpusNotFound", "IndexNotBuilt",
+    "KqaError", "ModelMismatch", "ModelUnavailable", "NotReady", "StoreUnavailable",
 ]
 
 
@@ -53,3 +55,8 @@ class ConversationNotFound(KqaError):
 class AnswerNotFound(KqaError):
     title = "answer not found"
     status = 404
+
+
+class BadFeedback(KqaError):
+    title = "feedback not accepted"
+    status = 422

@@ -2,6 +2,12 @@
 conversations and their turns (they expire, and keep only their last turns), the log of
 every answer given (question, refused, top score, answer id, time) and feedback on answers.
 
+- A conversation belongs to the door that started it (`http`, `widget`, `slack`): another door
+  cannot read or extend it, and is told exactly what it would be told of an id never used.
+- One vote per answer per voter (an API key, a client address, a Slack user): voting again
+  replaces the vote, and only its voter may amend it.
+- A file written before doors and voters were recorded is migrated in place when opened.
+
 SQLite in WAL mode with one connection per thread, so the API's worker threads and several
 worker processes on one host can share the file.
 """
@@ -27,7 +33,8 @@ from bot.terms import normalize
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL, turns INTEGER NOT NULL DEFAULT 0);
+    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL, turns INTEGER NOT NULL DEFAULT 0,
+    door TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS conversations_updated ON conversations(updated);
 CREATE TABLE IF NOT EXISTS turns (
     conversation_id TEXT NOT NULL, n INTEGER NOT NULL, message TEXT NOT NULL, terms TEXT NOT NULL,
@@ -40,9 +47,27 @@ CREATE INDEX IF NOT EXISTS questions_at ON questions(at);
 CREATE INDEX IF NOT EXISTS questions_asked ON questions(asked);
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT, answer_id TEXT NOT NULL, rating TEXT NOT NULL
-    CHECK (rating IN ('up', 'down')), comment TEXT, at REAL NOT NULL);
+    CHECK (rating IN ('up', 'down')), comment TEXT, at REAL NOT NULL, voter TEXT);
 CREATE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id);
 """
+# Columns added since the first release, for files made before them (SQLite adds a NOT NULL
+# column only with a default). A vote from before voters were recorded has none (NULL): it
+# stays one vote of its own, since NULLs never collide in a unique index.
+ADDED = {
+    ("conversations", "door"): "TEXT NOT NULL DEFAULT ''",
+    ("feedback", "voter"): "TEXT",
+}
+# An older conversation's door: the one its first question was logged with, else its id's form.
+OLD_DOORS = """
+UPDATE conversations SET door = COALESCE(
+    (SELECT q.door FROM questions q WHERE q.conversation_id = conversations.id ORDER BY q.at LIMIT 1),
+    CASE WHEN id LIKE 'slack:%' THEN 'slack' ELSE 'http' END)
+WHERE door = ''
+"""
+VOTES = "CREATE UNIQUE INDEX IF NOT EXISTS feedback_vote ON feedback(answer_id, voter)"
+NO_CONVERSATION = ("no such conversation: it never existed or has expired "
+                   "(start a new one by leaving out conversation_id)")
+NO_VOTE = "no vote of yours on this answer to amend (send the feedback_id your vote returned)"
 TRAILING = re.compile(r"[\s?？!！.。~～]+$")
 PURGE_EVERY_S = 60.0
 
@@ -107,6 +132,8 @@ class History:
             db.execute("PRAGMA synchronous=NORMAL")
             if not self._created:
                 db.executescript(SCHEMA)
+                _migrate(db)
+                db.execute(VOTES)
                 self._created = True
             self._local.db = db
         return db
@@ -124,35 +151,39 @@ class History:
 
     # conversations
 
-    def last_terms(self, conversation_id: str) -> list[str]:
-        """Key terms of the conversation's last turn; ConversationNotFound if unknown or expired."""
-        row = self._db().execute("SELECT updated FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    def last_terms(self, conversation_id: str, *, door: str) -> list[str]:
+        """Key terms of the conversation's last turn; ConversationNotFound if unknown, expired or
+        another door's (the same error: a door learns nothing of the others' conversations)."""
+        row = self._db().execute("SELECT updated FROM conversations WHERE id = ? AND door = ?",
+                                 (conversation_id, door)).fetchone()
         if row is None or row[0] < self.clock() - self.options.ttl_s:
-            raise ConversationNotFound(f"no conversation {conversation_id!r}: it never existed or has expired "
-                                       "(start a new one by leaving out conversation_id)")
+            raise ConversationNotFound(NO_CONVERSATION)
         turn = self._db().execute(
             "SELECT terms FROM turns WHERE conversation_id = ? ORDER BY n DESC LIMIT 1", (conversation_id,)
         ).fetchone()
         return json.loads(turn[0]) if turn else []
 
     def add_turn(self, conversation_id: str | None, message: str, terms: list[str], answer_id: str,
-                 create: bool = False) -> str:
-        """Append a turn and return the conversation id. `conversation_id` None starts a new
-        conversation; `create` starts one under the given id when it is unknown or expired."""
+                 create: bool = False, *, door: str) -> str:
+        """Append a turn through `door` and return the conversation id. `conversation_id` None
+        starts a new conversation; `create` starts one under the given id when it is unknown or
+        expired. A live conversation of another door is ConversationNotFound, even with `create`."""
         now = self.clock()
         self._purge(now)
         with self._tx() as db:
             if conversation_id is None:
                 conversation_id = new_id()
                 create = True
-            row = db.execute("SELECT turns, updated FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
-            if row is None or row[1] < now - self.options.ttl_s:
-                if not create:
-                    raise ConversationNotFound(f"no conversation {conversation_id!r}: it has expired")
+            row = db.execute("SELECT turns, updated, door FROM conversations WHERE id = ?",
+                             (conversation_id,)).fetchone()
+            live = row is not None and row[1] >= now - self.options.ttl_s
+            if (live and row[2] != door) or (not live and not create):
+                raise ConversationNotFound(NO_CONVERSATION)
+            if not live:
                 db.execute("DELETE FROM turns WHERE conversation_id = ?", (conversation_id,))
-                db.execute("INSERT OR REPLACE INTO conversations (id, created, updated, turns) VALUES (?, ?, ?, 0)",
-                           (conversation_id, now, now))
-                row = (0, now)
+                db.execute("INSERT OR REPLACE INTO conversations (id, created, updated, turns, door) "
+                           "VALUES (?, ?, ?, 0, ?)", (conversation_id, now, now, door))
+                row = (0, now, door)
             n = row[0] + 1
             db.execute("INSERT INTO turns (conversation_id, n, message, terms, answer_id, at) "
                        "VALUES (?, ?, ?, ?, ?, ?)",
@@ -179,22 +210,29 @@ class History:
                  json.dumps(context_terms or [], ensure_ascii=False), self.clock()),
             )
 
-    def add_feedback(self, answer_id: str, rating: str, comment: str | None, amends: int | None = None) -> int:
-        """Record a vote and return its id; with `amends` (an id from an earlier call for the same
-        answer) that vote is replaced instead, so a comment added later does not count twice."""
+    def add_feedback(self, answer_id: str, rating: str, comment: str | None, amends: int | None = None, *,
+                     voter: str) -> int:
+        """Record `voter`'s vote on the answer and return its id. One vote per answer per voter:
+        voting again replaces the vote (same id). `amends` names the vote to replace and must be
+        the voter's own on this answer; any other id is AnswerNotFound, whoever's it is."""
+        now = self.clock()
         with self._tx() as db:
             if db.execute("SELECT 1 FROM questions WHERE answer_id = ?", (answer_id,)).fetchone() is None:
                 raise AnswerNotFound(f"no answer {answer_id!r} was given (or it is too old to rate)")
             if amends is not None:
-                if not db.execute("UPDATE feedback SET rating = ?, comment = ?, at = ? WHERE id = ? AND answer_id = ?",
-                                  (rating, comment or None, self.clock(), amends, answer_id)).rowcount:
-                    raise AnswerNotFound(f"no feedback {amends} on answer {answer_id!r} to amend")
+                if not db.execute("UPDATE feedback SET rating = ?, comment = ?, at = ? "
+                                  "WHERE id = ? AND answer_id = ? AND voter = ?",
+                                  (rating, comment or None, now, amends, answer_id, voter)).rowcount:
+                    raise AnswerNotFound(NO_VOTE)
                 return amends
-            row_id = db.execute("INSERT INTO feedback (answer_id, rating, comment, at) VALUES (?, ?, ?, ?)",
-                                (answer_id, rating, comment or None, self.clock())).lastrowid
-            return int(row_id or 0)
+            (row_id,) = db.execute(
+                "INSERT INTO feedback (answer_id, rating, comment, at, voter) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (answer_id, voter) DO UPDATE SET rating = excluded.rating, comment = excluded.comment, "
+                "at = excluded.at RETURNING id", (answer_id, rating, comment or None, now, voter)).fetchall()[0]
+            return int(row_id)
 
     def report(self, limit: int = 10, since_s: float | None = None) -> Report:
+        """Totals and the top questions. Feedback rows are votes: one per answer and voter."""
         since = self.clock() - since_s if since_s else 0.0
         db = self._db()
         totals = db.execute("SELECT COUNT(*), COALESCE(SUM(refused), 0) FROM questions WHERE at >= ?",
@@ -235,3 +273,18 @@ class History:
             old = now - self.options.keep_days * 86400
             db.execute("DELETE FROM questions WHERE at < ?", (old,))
             db.execute("DELETE FROM feedback WHERE at < ?", (old,))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Add the columns a file made by an older kqa lacks, in one transaction, so that processes
+    opening the same file at once do not both add them."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for (table, column), kind in ADDED.items():
+            if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        db.execute(OLD_DOORS)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -6,7 +6,8 @@ per-address) rate limit, a request body limit, and CORS.
   metrics, the docs and the widget's files stay open.
 - The rate limit is a token bucket per key (per client address when no keys are set): `burst`
   requests at once, refilled at `rate_per_minute`. Over it: 429 with `Retry-After`. Buckets
-  live in the process: N worker processes allow up to N times the rate.
+  live in the process: N worker processes allow up to N times the rate. Slack's events route
+  has the same limit per client address (`AddressLimit`), before its signature is checked.
 - Bodies over `max_body_bytes` get 413 before the app reads them (declared or streamed).
 - CORS: the API answers browsers from the configured origins; the widget's files (`/`,
   `/widget.js`, `/static/*`) from any.
@@ -106,7 +107,7 @@ class Gate:
         self.on_limited = on_limited
 
     async def __call__(self, request: Request) -> None:
-        addr = "addr:" + (request.client.host if request.client else "unknown")
+        addr = client_address(request)
         sent = _sent_key(request) if self.keys else b""
         if not self.keys:
             who = addr
@@ -126,10 +127,33 @@ class Gate:
         return bool(sent) and matched
 
     def _throttle(self, who: str) -> None:
-        wait = self.limit.take(who)
-        if wait:
-            self.on_limited()
-            raise RateLimited(f"slow down: try again in {math.ceil(wait)} s", retry_after=math.ceil(wait))
+        throttle(self.limit, who, self.on_limited)
+
+
+class AddressLimit:
+    """The rate limit alone, per client address: the dependency of a route whose callers carry
+    no API key (Slack's events), so what is sent there is bounded like what is sent to /v1/*."""
+
+    def __init__(self, limits: LimitOptions, on_limited: Callable[[], None] = lambda: None) -> None:
+        self.limit = RateLimit(limits)
+        self.on_limited = on_limited
+
+    async def __call__(self, request: Request) -> None:
+        request.state.client = who = client_address(request)
+        throttle(self.limit, who, self.on_limited)
+
+
+def client_address(request: Request) -> str:
+    """The client's identity by address (behind a trusted proxy, the forwarded one)."""
+    return "addr:" + (request.client.host if request.client else "unknown")
+
+
+def throttle(limit: RateLimit, who: str, on_limited: Callable[[], None]) -> None:
+    """RateLimited (429, with Retry-After) when `who` is over the limit."""
+    wait = limit.take(who)
+    if wait:
+        on_limited()
+        raise RateLimited(f"slow down: try again in {math.ceil(wait)} s", retry_after=math.ceil(wait))
 
 
 def _sent_key(request: Request) -> bytes:

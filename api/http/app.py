@@ -2,7 +2,7 @@
 
 Routes are in `routes` (schemas in `schemas`), errors become problem+json in `problems` and
 nowhere else, access rules are in `access`, request ids, the access log and /metrics in
-`observe`, Server-Sent Events in `stream`.
+`observe`, Server-Sent Events in `stream`, the API docs page (/docs) in `docs`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from api.http import problems, routes
-from api.http.access import BodyLimit, Cors, Gate
+from api.http import docs, problems, routes
+from api.http.access import AddressLimit, BodyLimit, Cors, Gate
 from api.http.observe import Metrics, Observe, configure_logging, install_log_context
 from api.settings import Settings
 from api.slack import events as slack
@@ -33,17 +33,18 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         bot.warm_in_background()  # /healthz answers at once; /readyz once loaded
         yield
 
-    app = FastAPI(title="kqa", version="0.2.0", lifespan=lifespan,
+    app = FastAPI(title="kqa", version="0.2.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Questions about 《深入剖析Kubernetes》, answered from the column with citations.")
     timeout = settings.limits.answer_timeout_s
     llm_budget = settings.llm.timeout_s if settings.llm.enabled else 0.0
     app.state.bot, app.state.metrics = bot, metrics
     app.state.runner = routes.Runner(bot, timeout, timeout + llm_budget)
     problems.install(app)
+    docs.install(app)  # Swagger UI from the package, under a strict CSP
     app.include_router(routes.ops)
     app.include_router(routes.v1, dependencies=[Depends(Gate(settings, metrics.rate_limited.inc))])
     app.include_router(widget)
-    slack.mount(app, bot, settings.slack)
+    slack.mount(app, bot, settings.slack, [Depends(AddressLimit(settings.limits, metrics.rate_limited.inc))])
     # Outermost last: Observe (request id, log, metrics, crash → 500) › CORS › body limit › routes.
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
     app.add_middleware(Cors, origins=settings.access.cors_origins)

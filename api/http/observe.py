@@ -9,7 +9,6 @@ pick up, so lines logged by the bot while answering carry it too.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
 import time
@@ -23,6 +22,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http import problems
+from api.terminal import json_text
 from bot.bot import AnswerCache, Reply
 from index.store import IndexInfo
 
@@ -62,7 +62,7 @@ class JsonFormatter(logging.Formatter):
             line["http"] = record.http
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False)
+        return json_text(line)  # messages quote readers' text: C1 and bidi controls escaped, not left raw
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -82,10 +82,18 @@ def get_door(request: Request) -> Door:
     return "widget" if request.headers.get(DOOR_HEADER, "").lower() == "widget" else "http"
 
 
+def get_voter(request: Request) -> str:
+    """Who votes: the client identity the Gate found (`key:<hash>` of the API key, or
+    `addr:<ip>` without keys), so one key or address has one vote per answer."""
+    voter: str = request.state.client
+    return voter
+
+
 BotDep = Annotated[Bot, Depends(get_bot)]
 RunDep = Annotated[Runner, Depends(get_runner)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 DoorDep = Annotated[Door, Depends(get_door)]
+VoterDep = Annotated[str, Depends(get_voter)]
 
 ops = APIRouter(tags=["ops"])
 v1 = APIRouter(prefix="/v1", tags=["questions"], responses=problem_responses(400, 401, 413, 422, 429, 503))
@@ -125,7 +133,7 @@ async def ask(body: AskRequest, request: Request, bot: BotDep, run: RunDep, metr
 async def chat(body: ChatRequest, request: Request, bot: BotDep, run: RunDep, metrics: MetricsDep,
                door: DoorDep) -> Any:
     if stream.wanted(request):
-        await run(bot.check_chat, body.message, body.conversation_id)
+        await run(bot.check_chat, body.message, body.conversation_id, door)
         return stream.respond(lambda: run(bot.start_chat, body.message, body.conversation_id, door, answer=True),
                               bot, metrics.answered(door))
     reply = await run(bot.chat, body.message, body.conversation_id, door, answer=True)
@@ -134,9 +142,12 @@ async def chat(body: ChatRequest, request: Request, bot: BotDep, run: RunDep, me
 
 
 @v1.post("/feedback", status_code=201, response_model=FeedbackResponse, responses=problem_responses(404))
-async def feedback(body: FeedbackRequest, bot: BotDep, metrics: MetricsDep) -> dict[str, Any]:
-    feedback_id = await anyio.to_thread.run_sync(bot.feedback, body.answer_id, body.rating, body.comment, body.amends)
-    if body.amends is None:  # an amendment is the same vote
+async def feedback(body: FeedbackRequest, bot: BotDep, metrics: MetricsDep, voter: VoterDep) -> dict[str, Any]:
+    def record() -> int:
+        return bot.feedback(body.answer_id, body.rating, body.comment, body.amends, voter=voter)
+
+    feedback_id = await anyio.to_thread.run_sync(record)
+    if body.amends is None:  # counts votes received; an amendment is the same vote
         metrics.feedback.labels(body.rating).inc()
     return {"status": "recorded", "feedback_id": feedback_id}
 

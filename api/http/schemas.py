@@ -15,16 +15,21 @@ class AskRequest(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    conversation_id: str | None = Field(None, max_length=64, description="Leave out to start a conversation.")
+    conversation_id: str | None = Field(
+        None, max_length=64, description="Leave out to start a conversation. A conversation continues only through "
+        "the door that started it (the widget's with `X-KQA-Door: widget`; never a Slack thread's): any other id "
+        "gets the same 404 as an unknown one.")
     message: str = Field(description="The reader's message; follow-ups may refer back (它, 那个, this, that).")
 
 
 class FeedbackRequest(BaseModel):
     answer_id: str = Field(max_length=64, description="The `answer_id` of an answer.")
     rating: Literal["up", "down"]
-    comment: str | None = Field(None, max_length=2000, description="What was wrong or missing.")
-    amends: int | None = Field(None, ge=1, description="The `feedback_id` of this reader's earlier vote on the same "
-                               "answer: it is replaced (to add a comment, say) instead of counted again.")
+    comment: str | None = Field(None, max_length=2000, description="What was wrong or missing (text: no control "
+                                "characters but tab and line breaks).")
+    amends: int | None = Field(None, ge=1, description="The `feedback_id` of this caller's earlier vote on the same "
+                               "answer, to change it or add a comment. Optional: a caller (an API key, or a client "
+                               "address without keys) has one vote per answer, and voting again replaces it.")
 
 
 class CitationOut(BaseModel):

@@ -8,11 +8,21 @@ feedback store), mounted at POST /slack/events or run over Socket Mode (`kqa sla
 - The slash command (`/kqa QUESTION`) answers only the caller, with a share button
   (`command_ephemeral`), or in the channel.
 - Answer buttons: show passages (a modal), 👍 / 👎 (feedback, as POST /v1/feedback), share.
-- Every request's signature is checked and requests older than 5 minutes are refused
-  (Bolt's RequestVerification, 401); Slack's retries of an event already seen, and retries
-  after a timeout, are acknowledged and dropped; the bot's own messages (Bolt) and other bots'
-  are ignored. Bolt acknowledges events before the listener runs; commands and buttons call
-  ack() first, and the work happens after, in Bolt's worker threads.
+- Nothing is done for a request before its signature is checked. The route is rate-limited per
+  client address like /v1/*; then a missing or malformed timestamp or signature, a wrong one, or
+  one older than 5 minutes is a plain 401 (problem+json) with one log line, before Bolt sees the
+  request (`check_signature`). Bolt checks again (its RequestVerification), and only after that
+  does `screen` mark the request as Slack's: nothing is ever sent for a request not so marked.
+- A reply goes to a request's `response_url` only when that URL is under
+  `response_url_prefix` (Slack's https://hooks.slack.com/): any other is dropped with a warning,
+  so no request, signed or not, can make kqa POST to an address of its choosing.
+- Slack's retries of an event already seen, and retries after a timeout, are acknowledged and
+  dropped, as are repeated deliveries of one click or command (same trigger); the bot's own
+  messages (Bolt) and other bots' are ignored. Bolt acknowledges events before the listener
+  runs; commands and buttons call ack() first, and the work happens after, in Bolt's worker
+  threads.
+- 👍 / 👎 are one vote per answer per Slack user (`slack:<user id>`): a second click replaces it.
+- A thread's conversation is Slack's: the HTTP API cannot read or extend it, nor Slack an HTTP one.
 - One error handler, `on_error`, registered with `@app.error` (commands and buttons route
   failures after their ack() to it directly: see `after_ack`): the reader gets a short message
   in place of the answer, the log gets the detail.
@@ -25,16 +35,19 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from slack_bolt import App, BoltContext
+from fastapi.params import Depends
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_bolt.adapter.fastapi import SlackRequestHandler
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
 from starlette.concurrency import run_in_threadpool
 
 from api.slack import blocks
@@ -48,6 +61,10 @@ EVENTS_PATH = "/slack/events"
 SEEN_S = 3600.0  # Slack retries within minutes; an hour is ample
 SEEN_MAX = 10_000
 RECENT_ANSWERS = 512
+
+TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: int() also takes " 1", "+1", "1_0" and "١"
+SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+VERIFIED = "kqa_verified"  # set in a request's Bolt context once Bolt has checked its signature
 
 MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 SLACK_LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>|<([^<>]+)>")
@@ -77,6 +94,26 @@ def plain(text: str) -> str:
 
 def conversation_id(channel: str, thread_ts: str) -> str:
     return f"slack:{channel}:{thread_ts}"
+
+
+class SignatureRefused(KqaError):
+    title = "Slack request signature missing or not valid"
+    status = 401
+    headers = MappingProxyType({"WWW-Authenticate": 'Slack-Signature realm="kqa"'})
+
+
+def check_signature(verifier: SignatureVerifier, headers: Mapping[str, str], body: bytes) -> str | None:
+    """Why the request is not Slack's, or None when its signature holds. The shapes are checked
+    before slack_sdk parses them: its int(timestamp) raises on anything else, inside Bolt."""
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    signature = headers.get("x-slack-signature", "")
+    if not TIMESTAMP.fullmatch(timestamp):
+        return "timestamp missing or malformed"
+    if not SIGNATURE.fullmatch(signature):
+        return "signature missing or malformed"
+    if not verifier.is_valid(body, timestamp, signature):
+        return "signature wrong, or older than 5 minutes"
+    return None
 
 
 class Seen:
@@ -147,7 +184,7 @@ class SlackDoor:
             return False
         if context.bot_user_id and f"<@{context.bot_user_id}>" in event.get("text", ""):
             return False  # the app_mention event answers it
-        return self.bot.has_conversation(conversation_id(event["channel"], thread))
+        return self.bot.has_conversation(conversation_id(event["channel"], thread), "slack")
 
     def _first_delivery(self, event: dict, request: BoltRequest) -> bool:
         """One answer per message: a message arrives once as app_mention and maybe again as
@@ -168,6 +205,9 @@ class SlackDoor:
 
     def on_command(self, ack: Callable, command: dict, respond: Callable, context: BoltContext, body: dict,
                    client: WebClient) -> None:
+        if not self._first_trigger(command.get("trigger_id"), "command"):
+            ack()
+            return
         question = plain(command.get("text", ""))
         if not question or question.lower() in ("help", "帮助"):
             ack(text="\n".join(USAGE).format(cmd=self.options.command))
@@ -190,33 +230,46 @@ class SlackDoor:
 
     def on_upvote(self, ack: Callable, action: dict, body: dict, context: BoltContext, client: WebClient,
                   respond: Callable) -> None:
-        ack()
-        with self.after_ack(body, context, client, respond):
-            self._feedback(action.get("value", ""), "up", respond)
+        self._click(ack, action, body, context, client, respond,
+                    lambda: self._feedback(action.get("value", ""), "up", _user(body), respond))
 
     def on_downvote(self, ack: Callable, action: dict, body: dict, context: BoltContext, client: WebClient,
                     respond: Callable) -> None:
-        ack()
-        with self.after_ack(body, context, client, respond):
-            self._feedback(action.get("value", ""), "down", respond)
+        self._click(ack, action, body, context, client, respond,
+                    lambda: self._feedback(action.get("value", ""), "down", _user(body), respond))
 
-    def _feedback(self, answer_id: str, rating: str, respond: Callable) -> None:
-        self.bot.feedback(answer_id, rating)
+    def _feedback(self, answer_id: str, rating: str, user: str, respond: Callable) -> None:
+        self.bot.feedback(answer_id, rating, voter=f"slack:{user or 'unknown'}")
         respond(text=say(THANKS, self._question(answer_id)), response_type="ephemeral", replace_original=False)
 
     def on_passages(self, ack: Callable, action: dict, body: dict, context: BoltContext, client: WebClient,
                     respond: Callable) -> None:
-        ack()
-        with self.after_ack(body, context, client, respond):
-            found = self._recall(action.get("value", ""))
-            view = blocks.passages_view(found) if found else blocks.modal("Passages", blocks.notice(say(GONE)).blocks)
-            client.views_open(trigger_id=body["trigger_id"], view=view)
+        self._click(ack, action, body, context, client, respond, lambda: self._passages(action, body, client))
+
+    def _passages(self, action: dict, body: dict, client: WebClient) -> None:
+        found = self._recall(action.get("value", ""))
+        view = blocks.passages_view(found) if found else blocks.modal("Passages", blocks.notice(say(GONE)).blocks)
+        client.views_open(trigger_id=body["trigger_id"], view=view)
 
     def on_share(self, ack: Callable, action: dict, body: dict, context: BoltContext, client: WebClient,
                  respond: Callable) -> None:
+        self._click(ack, action, body, context, client, respond,
+                    lambda: self._share(action.get("value", ""), _user(body), respond))
+
+    def _click(self, ack: Callable, action: dict, body: dict, context: BoltContext, client: WebClient,
+               respond: Callable, work: Callable[[], None]) -> None:
+        """A button's `work`: acknowledged at once, done once per click (a retried or replayed
+        delivery carries the same trigger and action time), failures to `on_error`."""
         ack()
-        with self.after_ack(body, context, client, respond):
-            self._share(action.get("value", ""), (body.get("user") or {}).get("id", ""), respond)
+        if self._first_trigger(f"{body.get('trigger_id')}:{action.get('action_ts')}", "click"):
+            with self.after_ack(body, context, client, respond):
+                work()
+
+    def _first_trigger(self, trigger: str | None, what: str) -> bool:
+        if not trigger or self.seen.first(f"{what}:{trigger}"):
+            return True
+        log.info("Slack %s %s delivered again: dropped", what, trigger)
+        return False
 
     def _share(self, value: str, user: str, respond: Callable) -> None:
         """Post the answer in the channel, saying who asked, and remove the private copy."""
@@ -246,8 +299,13 @@ class SlackDoor:
             self.on_error(exc, body, context, client, respond)
 
     def on_error(self, error: Exception, body: dict, context: BoltContext, client: WebClient | None,
-                 respond: Callable | None) -> None:
-        """Log the detail; tell the reader in a sentence, where the answer would have been."""
+                 respond: Callable | None) -> BoltResponse | None:
+        """Log the detail; tell the reader in a sentence, where the answer would have been. For a
+        request Bolt has not verified (the route checks first, so this is a second line), nothing
+        is sent anywhere: one log line, and 401."""
+        if not context.get(VERIFIED):
+            log.warning("Slack request refused before its signature was checked: %s", type(error).__name__)
+            return BoltResponse(status=401, body="")
         channel, placeholder, question = context.get("kqa_reply_to") or (None, None, "")
         if isinstance(error, KqaError):
             log.warning("Slack request not answered: %s", error)
@@ -263,6 +321,26 @@ class SlackDoor:
                 respond(text=msg.text, response_type="ephemeral", replace_original=bool(context.get("kqa_replace")))
         except Exception as exc:  # Slack itself is failing: the log is all we have
             log.error("could not tell the Slack user about the failure: %s", exc)
+        return None
+
+    # after Bolt's signature check
+
+    def screen(self, context: BoltContext, body: dict, next: Callable[[], Any]) -> Any:
+        """Bolt's first middleware after its signature check (`before_authorize`): the request is
+        Slack's from here on. A response_url off Slack's hooks is dropped, and replies to it with
+        it: `respond` becomes a stand-in that only logs."""
+        context[VERIFIED] = True
+        url = context.response_url
+        if url and not self._slack_hook(url):
+            log.warning("Slack request with a response_url outside %s: dropped (%s)",
+                        self.options.response_url_prefix, _what(body))
+            context["response_url"] = None
+            context["respond"] = _not_sent
+        return next()
+
+    def _slack_hook(self, url: str) -> bool:
+        # The prefix ends in "/", so the host cannot be extended (hooks.slack.com.example.org).
+        return url.startswith(self.options.response_url_prefix) and url.isprintable() and " " not in url
 
     # answers at hand
 
@@ -295,7 +373,7 @@ def build_app(door: SlackDoor, socket_mode: bool = False) -> App:
     secret = options.signing_secret.get_secret_value() if options.signing_secret else None
     app = App(signing_secret=secret, client=WebClient(token=token, base_url=options.api_url.rstrip("/") + "/"),
               token_verification_enabled=False, request_verification_enabled=not socket_mode,
-              logger=logging.getLogger("kqa.slack.bolt"))
+              before_authorize=door.screen, logger=logging.getLogger("kqa.slack.bolt"))
     app.event("app_mention")(door.on_event)
     app.event("message")(door.on_event)
     app.command(options.command)(door.on_command)
@@ -308,27 +386,47 @@ def build_app(door: SlackDoor, socket_mode: bool = False) -> App:
 
 
 class EventsHandler(SlackRequestHandler):
-    """Bolt's FastAPI adapter, with Bolt's dispatch (signature check, ack, and up to 3 s of
-    waiting for a listener's ack) in a worker thread rather than on the event loop."""
+    """Bolt's FastAPI adapter, with the signature checked before Bolt sees the request, and
+    Bolt's dispatch (its own check, ack, and up to 3 s of waiting for a listener's ack) in a
+    worker thread rather than on the event loop."""
+
+    def __init__(self, app: App, signing_secret: str) -> None:
+        super().__init__(app)
+        self.verifier = SignatureVerifier(signing_secret)
 
     async def handle(self, req: Request, addition_context_properties: dict[str, Any] | None = None) -> Response:
         body = await req.body()
+        refused = check_signature(self.verifier, req.headers, body)
+        if refused:
+            addr = req.client.host if req.client else "unknown"
+            log.warning("Slack request from %s refused: %s", addr, refused)
+            raise SignatureRefused(f"not a signed request from Slack: {refused}")
         bolt_resp = await run_in_threadpool(self.app.dispatch, to_bolt_request(req, body, addition_context_properties))
         return to_starlette_response(bolt_resp)
 
 
-def mount(app: FastAPI, bot: Bot, options: SlackOptions) -> None:
-    """POST /slack/events on `app`, when a bot token and signing secret are set."""
-    if not options.enabled:
+def mount(app: FastAPI, bot: Bot, options: SlackOptions, dependencies: Sequence[Depends] = ()) -> None:
+    """POST /slack/events on `app`, when a bot token and signing secret are set; `dependencies`
+    run first (the rate limit)."""
+    if not options.enabled or options.signing_secret is None:
         log.info("Slack is off: set KQA_SLACK__BOT_TOKEN and KQA_SLACK__SIGNING_SECRET to turn it on")
         return
     door = SlackDoor(bot, options)
-    handler = EventsHandler(build_app(door))
+    handler = EventsHandler(build_app(door), options.signing_secret.get_secret_value())
     app.state.slack = door
 
-    @app.post(EVENTS_PATH, include_in_schema=False)
+    @app.post(EVENTS_PATH, include_in_schema=False, dependencies=list(dependencies))
     async def slack_events(request: Request) -> Response:
         return await handler.handle(request)
+
+
+def _not_sent(*args: Any, **kwargs: Any) -> None:
+    """`respond` for a request whose response_url was dropped."""
+    log.info("reply not sent: the request's response_url was dropped")
+
+
+def _user(body: dict) -> str:
+    return (body.get("user") or {}).get("id", "")
 
 
 def _what(body: dict) -> str:

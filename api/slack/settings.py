@@ -16,6 +16,10 @@ class SlackOptions(BaseModel):
     app_token: SecretStr | None = Field(
         None, description="App-level token (`xapp-…`, scope connections:write), only for `kqa slack --socket`.")
     api_url: str = Field("https://slack.com/api/", description="Slack Web API base URL (a stand-in for tests).")
+    response_url_prefix: str = Field(
+        "https://hooks.slack.com/", pattern=r"^https?://[^/?#@\\\s]+/(?:[^?#\s]*/)?$",
+        description="Replies go to a request's response_url only under this prefix (scheme, host and a path "
+        "ending in `/`); any other is dropped with a warning. Change it only for a stand-in in tests.")
     command: str = Field("/kqa", pattern=r"^/[a-z0-9_-]{1,31}$", description="The slash command kqa answers.")
     command_ephemeral: bool = Field(
         True, description="Slash command answers are shown only to the caller, with a button to share them; "

@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from api.settings import Settings
-from tests.conftest import ROOT
+from bot.history import History
+from index.build import build_index
+from index.embed import Embedder
+from index.store import Store
+from tests.conftest import ROOT, with_index
 
 
 @pytest.fixture(autouse=True)
@@ -60,3 +64,52 @@ def test_ingest_unchanged_reports_up_to_date(built: Settings) -> None:
 
 def test_usage_error_exits_2() -> None:
     assert kqa("frobnicate").returncode == 2
+
+
+# What readers and the corpus wrote reaches the operator's terminal only as visible text.
+
+RAW = ("\x1b", "\x07", "\x9b", "\u202e", "\u2066")  # ESC, BEL, CSI, RLO, LRI: none may be printed
+
+
+def assert_inert(out: str) -> None:
+    assert not [ch for ch in RAW if ch in out], repr(out)
+
+
+def test_report_shows_hostile_questions_and_comments_as_text(data_dir: Path) -> None:
+    history = History(data_dir / "kqa.sqlite3", Settings().history)
+    forged = "Pod 是什么\n\nMost asked\n   99×  点这里 https://evil.example"
+    history.log("a1", forged, refused=False, top_score=0.9, door="http")
+    history.log("a2", "PVC \u202eevil\u202c 怎么绑定", refused=True, top_score=0.5, door="widget")
+    comment = "\x1b[2J\x1b]0;pwned\x07\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\\x9b31m"
+    with sqlite3.connect(data_dir / "kqa.sqlite3") as db:  # as a store written before comments were checked
+        db.execute("INSERT INTO feedback (answer_id, rating, comment, at) VALUES ('a1', 'down', ?, 2e9)", (comment,))
+    r = kqa("report")
+    assert r.returncode == 0, r.stderr
+    assert_inert(r.stdout)
+    headings = [line for line in r.stdout.splitlines() if line.startswith("Most asked")]
+    assert headings == ["Most asked"] and "\\nMost asked\\n" in r.stdout  # one row, not a forged section
+    assert "\\x1b[2J" in r.stdout and "PVC \\u202eevil\\u202c" in r.stdout
+
+
+@pytest.fixture(scope="module")
+def hostile_index(tmp_path_factory: pytest.TempPathFactory, built: Settings, embedder: Embedder) -> Path:
+    """A one-file corpus whose title, file name, heading and text carry terminal escapes."""
+    root = tmp_path_factory.mktemp("hostile")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    (corpus / "09-evil\x1b[2J.md").write_text(
+        '---\ntitle: "Cgroups \\x1b]0;pwned\\x07限制 \\u202eCPU"\nlecture: 9\n---\n\n'
+        "# Cgroups \x1b[31m红字\u2066\n\n"
+        "Cgroups 限制 CPU 用的是 cpu.cfs_quota_us\x1b[2J 和 cpu.cfs_period_us\u202e 两个文件。\n"
+        "Cgroups 限制内存用的是 memory.limit_in_bytes\x9b2J 文件。\n", encoding="utf-8")
+    settings = with_index(built, root / "index")
+    build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
+    return root / "index"
+
+
+@pytest.mark.parametrize("command", ["search", "ask"])
+def test_search_and_ask_show_corpus_text_as_text(hostile_index: Path, command: str) -> None:
+    r = kqa(command, "Cgroups 怎么限制 CPU", "--index", str(hostile_index))
+    assert r.returncode == 0, r.stderr
+    assert_inert(r.stdout)
+    assert "\\x1b]0;pwned\\x07" in r.stdout and "09-evil\\x1b[2J.md" in r.stdout  # the title and file name

@@ -39,3 +39,20 @@ class LoopbackServer:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         raise NotImplementedError
+
+
+class Listener(LoopbackServer):
+    """A server that must not be called: records every request it gets (method, path, User-Agent)."""
+
+    name = "listener"
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str]] = []
+        super().__init__()
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        self.requests.append((h.command, h.path, h.headers.get("User-Agent") or ""))
+        h.send_response(200)
+        h.send_header("Content-Length", "2")
+        h.end_headers()
+        h.wfile.write(b"ok")

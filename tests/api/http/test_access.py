@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from pydantic import SecretStr
 
 from api.http.access import RateLimit
 from api.http.app import create_app
-from api.settings import AccessOptions, LimitOptions
+from api.settings import AccessOptions, LimitOptions, Settings
 from bot.bot import Bot
 from tests.api.conftest import open_settings, serving
 
@@ -20,14 +21,18 @@ SITE = "https://docs.site.example"
 
 
 @pytest.fixture(scope="module")
-def locked(bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings = open_settings(
+def locked_settings(bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return open_settings(
         bot, tmp_path_factory.mktemp("locked"),
         limits=LimitOptions(rate_per_minute=30, burst=20, max_body_bytes=2048),
         access=AccessOptions(api_keys=[SecretStr("k-one-9f8e7d"), SecretStr("k-two-1a2b3c"),
                                        SecretStr("k-three-4d5e6f")], cors_origins=[SITE]),
     )
-    with serving(create_app(settings, bot.embedder)) as base:
+
+
+@pytest.fixture(scope="module")
+def locked(bot: Bot, locked_settings: Settings) -> Iterator[str]:
+    with serving(create_app(locked_settings, bot.embedder)) as base:
         yield base
 
 
@@ -143,3 +148,26 @@ def test_keys_are_not_in_the_data_dir_or_logs(locked: str, tmp_path: Path, caplo
     lines = [r for r in caplog.records if r.name == "kqa.access"]
     assert lines and all("k-one-9f8e7d" not in str(r.__dict__) for r in lines)
     assert lines[-1].http["client"].startswith("key:")
+
+
+def test_one_vote_per_answer_per_key_and_only_that_key_amends_it(locked: str, locked_settings: Settings) -> None:
+    one, two = {"X-API-Key": "k-one-9f8e7d"}, {"X-API-Key": "k-two-1a2b3c"}
+    answer_id = ask(locked, one, "Pod 为什么没有固定 IP？").json()["answer_id"]
+
+    def vote(key: dict, **body: object) -> httpx.Response:
+        return httpx.post(f"{locked}/v1/feedback", json={"answer_id": answer_id, **body}, headers=key)
+
+    first = vote(one, rating="down")
+    assert first.status_code == 201
+    mine = first.json()["feedback_id"]
+    for rating in ("down", "down", "up"):  # stuffing, then a change of mind: the same vote each time
+        assert vote(one, rating=rating).json() == {"status": "recorded", "feedback_id": mine}
+    theirs = vote(two, rating="down")
+    assert theirs.status_code == 201 and theirs.json()["feedback_id"] != mine
+    hijack = vote(two, rating="down", comment="hijacked", amends=mine)
+    unknown = vote(two, rating="down", comment="hijacked", amends=mine + 10_000)
+    assert hijack.status_code == unknown.status_code == 404 and hijack.json() == unknown.json()
+    with sqlite3.connect(locked_settings.history_path()) as db:
+        rows = db.execute("SELECT rating, comment FROM feedback WHERE answer_id = ? ORDER BY id",
+                          (answer_id,)).fetchall()
+    assert rows == [("up", None), ("down", None)]

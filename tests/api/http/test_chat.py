@@ -127,7 +127,11 @@ def test_feedback_is_recorded_and_reported(server: str, served_settings: Setting
                          ({"answer_id": asked["answer_id"], "rating": "down", "comment": "x" * 2001}, 422),
                          ({"rating": "down"}, 422),
                          ({"answer_id": asked["answer_id"], "rating": "up", "amends": vote["feedback_id"]}, 404),
-                         ({"answer_id": refused["answer_id"], "rating": "up", "amends": 0}, 422)]:
+                         ({"answer_id": refused["answer_id"], "rating": "up", "amends": 0}, 422),
+                         # a comment follows the question's rule: no control characters but tab and newlines
+                         ({"answer_id": asked["answer_id"], "rating": "down", "comment": "\x1b[2J"}, 422),
+                         ({"answer_id": asked["answer_id"], "rating": "down", "comment": "a\x9b31m"}, 422),
+                         ({"answer_id": asked["answer_id"], "rating": "down", "comment": "\x00"}, 422)]:
         r = httpx.post(f"{server}/v1/feedback", json=body)
         assert r.status_code == status and r.headers["content-type"].startswith(PROBLEM), body
 

@@ -54,3 +54,13 @@ def test_metrics_count_requests_latency_refusals_and_index_size(server: str) -> 
     assert "kqa_index_files 5.0" in text
     httpx.get(f"{server}/no/such/page")
     assert 'route="<unmatched>",status="404"' in httpx.get(f"{server}/metrics").text
+
+
+def test_json_log_lines_escape_what_a_terminal_would_obey() -> None:
+    """json.dumps escapes C0 but, with ensure_ascii=False, leaves C1 controls (\\x9b is CSI) and bidi
+    overrides raw: an operator tailing the log would get them. Escaped, the line still decodes."""
+    raw = "question: \x9b2J\x85 \u202eevil\u202c \u2066x\u2069 \u200f \u061c and \x1b[2J; 中文 stays"
+    record = logging.LogRecord("kqa.bot", logging.INFO, __file__, 1, "%s", (raw,), None)
+    line = JsonFormatter().format(record)
+    assert not [ch for ch in line if ch in "\x9b\x85\u202e\u202c\u2066\u2069\u200f\u061c\x1b"], line
+    assert "中文 stays" in line and json.loads(line)["msg"] == raw

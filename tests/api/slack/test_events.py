@@ -18,18 +18,20 @@ import pytest
 import yaml
 from fastapi import FastAPI
 from pydantic import SecretStr
+from slack_bolt.request import BoltRequest
 from websockets.sync.server import ServerConnection
 from websockets.sync.server import serve as ws_serve
 
 from api.http.app import create_app
-from api.settings import Settings
+from api.settings import LimitOptions, Settings
 from api.slack import blocks
-from api.slack.events import EVENTS_PATH
+from api.slack.events import EVENTS_PATH, build_app
 from api.slack.settings import SlackNotConfigured, SlackOptions
 from api.slack.socket import run_socket_mode, socket_handler
 from bot.bot import Bot
 from tests.api.conftest import serving
 from tests.conftest import ROOT
+from tests.fakes.loopback import Listener
 from tests.fakes.slack import BOT_USER, Call, Failure, FakeSlack, Signer, event_body
 
 SECRET = "3c5e0a1f9b8d47e2a6c4f0e1d2b3a495"
@@ -45,8 +47,10 @@ def fake() -> Iterator[FakeSlack]:
 
 @pytest.fixture(scope="module")
 def slack_settings(built: Settings, fake: FakeSlack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    options = SlackOptions(bot_token=SecretStr("xoxb-test"), signing_secret=SecretStr(SECRET), api_url=fake.api_url)
-    return built.model_copy(update={"data_dir": tmp_path_factory.mktemp("slack-data"), "slack": options})
+    options = SlackOptions(bot_token=SecretStr("xoxb-test"), signing_secret=SecretStr(SECRET), api_url=fake.api_url,
+                           response_url_prefix=f"{fake.url}/response/")
+    return built.model_copy(update={"data_dir": tmp_path_factory.mktemp("slack-data"), "slack": options,
+                                    "limits": LimitOptions(rate_per_minute=0)})
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +91,25 @@ def post_form(base: str, fields: dict[str, str]) -> httpx.Response:
     return httpx.post(f"{base}{EVENTS_PATH}", content=body, headers=signer.headers(body, FORM), timeout=10)
 
 
-def click(base: str, fake: FakeSlack, action_id: str, value: str, name: str, channel: str = "C0TEST",
-          ephemeral: bool = False) -> httpx.Response:
+def action_payload(action_id: str, value: str, name: str, response_url: str, channel: str = "C0TEST",
+                   ephemeral: bool = False, user: str = "U0READER") -> str:
+    """A button click's form body, as Slack posts it."""
     payload = {
-        "type": "block_actions", "team": {"id": "T0TEST"}, "user": {"id": "U0READER", "team_id": "T0TEST"},
+        "type": "block_actions", "team": {"id": "T0TEST"}, "user": {"id": user, "team_id": "T0TEST"},
         "api_app_id": "A0KQA", "token": "legacy", "trigger_id": f"trigger-{name}",
         "container": {"type": "message", "message_ts": "1710000000.000001", "channel_id": channel,
                       "is_ephemeral": ephemeral},
-        "channel": {"id": channel}, "response_url": fake.response_url(name),
+        "channel": {"id": channel}, "response_url": response_url,
         "actions": [{"type": "button", "action_id": action_id, "block_id": "kqa_actions", "value": value,
                      "action_ts": "1710000001.000001"}],
     }
-    return post_form(base, {"payload": json.dumps(payload)})
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def click(base: str, fake: FakeSlack, action_id: str, value: str, name: str, channel: str = "C0TEST",
+          ephemeral: bool = False, user: str = "U0READER") -> httpx.Response:
+    body = action_payload(action_id, value, name, fake.response_url(name), channel, ephemeral, user)
+    return httpx.post(f"{base}{EVENTS_PATH}", content=body, headers=signer.headers(body, FORM), timeout=10)
 
 
 def mention(text: str, channel: str = "C0TEST", ts: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -282,7 +293,7 @@ def test_feedback_buttons_record_in_the_api_store(slack: str, calls: FakeSlack, 
     with sqlite3.connect(slack_settings.history_path()) as db:
         rows = db.execute("SELECT rating FROM feedback WHERE answer_id = ? ORDER BY id", (answer_id,)).fetchall()
         asked = db.execute("SELECT question, door FROM questions WHERE answer_id = ?", (answer_id,)).fetchone()
-    assert rows == [("up",), ("down",)] and asked == ("Cgroups 是怎么限制内存的？", "slack")
+    assert rows == [("down",)] and asked == ("Cgroups 是怎么限制内存的？", "slack")  # one reader, one vote: the last
     # The HTTP API knows the same answer id: one store.
     r = httpx.post(f"{slack}/v1/feedback", json={"answer_id": answer_id, "rating": "up"})
     assert r.status_code == 201
@@ -450,3 +461,142 @@ def test_buttons_on_an_answer_no_longer_at_hand_say_so(slack: str, calls: FakeSl
     click(slack, calls, blocks.SHARE, gone, "gone-share", ephemeral=True)
     told = calls.wait_for("response/gone-share")[0].body
     assert told["response_type"] == "ephemeral" and "no longer at hand" in told["text"]
+
+
+# what an attacker who cannot sign can make kqa do: nothing
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    """An internal service on loopback that an unsigned request names as its response_url."""
+    with Listener() as server:
+        yield server
+
+
+def command_body(response_url: str, text: str = "Cgroups 是怎么限制 CPU 的？") -> str:
+    return urllib.parse.urlencode({"command": "/kqa", "text": text, "user_id": "U0READER", "channel_id": "C0TEST",
+                                   "team_id": "T0TEST", "token": "legacy", "trigger_id": "t-cmd",
+                                   "response_url": response_url})
+
+
+NOW = str(int(time.time()))
+FORGED = "v0=" + "0" * 64
+
+
+@pytest.mark.parametrize(("kind", "timestamp", "signature"), [
+    ("command", "abc", FORGED),
+    ("action", "1e9", FORGED),
+    ("command", "9" * 5000, FORGED),  # more digits than int() takes
+    ("action", "\u0661\u0667\u0661\u0660", FORGED),  # Arabic-Indic digits: int() takes them
+    ("command", None, None),
+    ("action", NOW, None),
+    ("command", NOW, "v0=zz"),
+], ids=["timestamp abc", "timestamp 1e9", "5000 digits", "non-ASCII digits", "no headers", "no signature",
+        "malformed signature"])
+def test_unverifiable_requests_are_a_plain_401_and_reach_no_url(slack: str, calls: FakeSlack, listener: Listener,
+                                                                caplog: pytest.LogCaptureFixture, kind: str,
+                                                                timestamp: str | None, signature: str | None) -> None:
+    caplog.set_level(logging.INFO, logger="kqa")
+    caplog.set_level(logging.INFO, logger="slack_bolt")
+    target = f"{listener.url}/internal/admin"
+    body = command_body(target) if kind == "command" else action_payload(blocks.DOWN, "0" * 32, "x", target)
+    headers = {"Content-Type": FORM.encode()}
+    if timestamp is not None:
+        headers["X-Slack-Request-Timestamp"] = timestamp.encode()
+    if signature is not None:
+        headers["X-Slack-Signature"] = signature.encode()
+    r = httpx.post(f"{slack}{EVENTS_PATH}", content=body, headers=headers, timeout=10)
+    assert r.status_code == 401
+    time.sleep(1.0)  # anything kqa would do with the request has been done by now
+    assert listener.requests == [] and calls.calls == []
+    slack_lines = [rec for rec in caplog.records if rec.name.startswith(("kqa.slack", "slack_bolt"))]
+    assert len(slack_lines) == 1, [rec.getMessage() for rec in slack_lines]
+    line = slack_lines[0]
+    assert line.exc_info is None and "\n" not in line.getMessage() and "refused" in line.getMessage()
+    assert "9" * 200 not in line.getMessage()  # what was sent is not echoed at length
+
+
+def test_bolt_sends_nothing_for_a_request_it_has_not_verified(app: FastAPI, listener: Listener,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """The second line, behind the route's check: Bolt's own dispatch, given the request directly.
+    slack_sdk's int(timestamp) raises inside Bolt, whose error handler is kqa's `on_error`."""
+    caplog.set_level(logging.INFO, logger="kqa.slack")
+    bolt = build_app(app.state.slack)
+    for body in (command_body(f"{listener.url}/internal/admin"),
+                 action_payload(blocks.DOWN, "0" * 32, "x", f"{listener.url}/internal/admin")):
+        request = BoltRequest(body=body, headers={"content-type": FORM, "x-slack-request-timestamp": "1e9",
+                                                  "x-slack-signature": FORGED})
+        assert bolt.dispatch(request).status == 401
+    time.sleep(1.0)
+    assert listener.requests == []
+    assert all(rec.exc_info is None for rec in caplog.records)
+
+
+def test_a_response_url_outside_slack_is_never_called(slack: str, calls: FakeSlack, listener: Listener,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Even a signed request (a leaked signing secret, a bug at Slack) sends nothing off Slack's hooks."""
+    caplog.set_level(logging.DEBUG, logger="kqa.slack")
+    target = f"{listener.url}/internal/admin"
+    body = command_body(target)
+    r = httpx.post(f"{slack}{EVENTS_PATH}", content=body, headers=signer.headers(body, FORM), timeout=10)
+    assert r.status_code == 200
+    warned = wait_log(caplog, "response_url outside")
+    assert warned.levelno == logging.WARNING and "\n" not in warned.getMessage()
+    wait_log(caplog, "not sent")  # the answer was ready and was dropped
+    body = action_payload(blocks.PASSAGES, "0" * 32, "elsewhere", f"{listener.url}/x", ephemeral=True)
+    httpx.post(f"{slack}{EVENTS_PATH}", content=body, headers=signer.headers(body, FORM), timeout=10)
+    time.sleep(1.0)
+    assert listener.requests == []
+
+
+def test_the_slack_route_is_rate_limited_per_address(slack_settings: Settings, bot: Bot, calls: FakeSlack,
+                                                      tmp_path_factory: pytest.TempPathFactory) -> None:
+    settings = slack_settings.model_copy(update={"limits": LimitOptions(rate_per_minute=6, burst=3),
+                                                 "data_dir": tmp_path_factory.mktemp("slack-limited")})
+    with serving(create_app(settings, bot.embedder)) as base:
+        junk = [httpx.post(f"{base}{EVENTS_PATH}", content="x", headers={"Content-Type": FORM}).status_code
+                for _ in range(4)]
+        assert junk == [401, 401, 401, 429]
+        body = json.dumps({"type": "url_verification", "challenge": "c"})
+        r = httpx.post(f"{base}{EVENTS_PATH}", content=body, headers=signer.headers(body, JSON))
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1  # the address is over, signed or not
+        assert httpx.get(f"{base}/healthz").status_code == 200
+
+
+# doors and votes
+
+
+def test_http_cannot_open_or_write_a_slack_thread(slack: str, calls: FakeSlack, app: FastAPI) -> None:
+    event = mention("Headless Service 的 DNS 记录是什么样的？", channel="C0DOORS")
+    post_event(slack, event)
+    answered(calls, "C0DOORS", event["ts"])
+    thread = f"slack:C0DOORS:{event['ts']}"
+    never = f"slack:C0DOORS:{new_ts()}"
+    for headers in ({}, {"X-KQA-Door": "widget"}, {"Accept": "text/event-stream"}):
+        hit, miss = (httpx.post(f"{slack}/v1/chat", json={"conversation_id": cid, "message": "Pod 为什么没有固定 IP？"},
+                                headers=headers, timeout=30) for cid in (thread, never))
+        assert hit.status_code == miss.status_code == 404, headers
+        assert hit.json() == miss.json(), "a 404 must not tell another door's conversation from none"
+    turns = app.state.bot.history.turns(thread)
+    assert [m for m, _ in turns] == ["Headless Service 的 DNS 记录是什么样的？"]
+
+
+def test_a_vote_counts_once_per_reader_however_often_it_arrives(slack: str, calls: FakeSlack,
+                                                                slack_settings: Settings) -> None:
+    event = mention("Cgroups 是怎么限制 CPU 的？", channel="C0VOTES")
+    post_event(slack, event)
+    _, update = answered(calls, "C0VOTES", event["ts"])
+    answer_id = buttons(update.body["blocks"])[blocks.DOWN]
+    # One signed 👎, delivered three times (Slack's retry, or a replay within the 5 minutes).
+    body = action_payload(blocks.DOWN, answer_id, "replayed", calls.response_url("replayed"), channel="C0VOTES")
+    headers = signer.headers(body, FORM)
+    for _ in range(3):
+        assert httpx.post(f"{slack}{EVENTS_PATH}", content=body, headers=headers, timeout=10).status_code == 200
+    click(slack, calls, blocks.UP, answer_id, "second-reader", channel="C0VOTES", user="U0OTHER")
+    calls.wait_for("response/second-reader")
+    calls.wait_for("response/replayed")
+    time.sleep(1.0)
+    assert len(calls.of("response/replayed")) == 1  # thanked once
+    with sqlite3.connect(slack_settings.history_path()) as db:
+        rows = db.execute("SELECT rating, voter FROM feedback WHERE answer_id = ? ORDER BY id", (answer_id,)).fetchall()
+    assert rows == [("down", "slack:U0READER"), ("up", "slack:U0OTHER")]
