@@ -23,15 +23,24 @@ from corpus.errors import CorpusNotFound
 log = logging.getLogger(__name__)
 
 SUFFIXES = {".md", ".markdown", ".txt", ".html", ".htm"}
-FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
-COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-SHORTCODE = re.compile(r"\{\{[<%]\s*(/?)\s*([\w-]+)(.*?)\s*[%>]\}\}", re.S)
-ATTR = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
-MD_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"]*\")?\)")
-FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})", re.M)
-HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
-HEADING_ANCHOR = re.compile(r"(?m)^(#{1,6}[ \t].*?)[ \t]*\{#[\w.-]+\}[ \t]*$")
 LEADING_NUMBER = re.compile(r"^(\d{1,3})(?:[-_. ]|$)")
+
+# Possessive quantifiers (`*+`, `++`) and the look-behinds below keep each pattern linear: a long
+# line of `[`, spaces or `#` once cost seconds per 40 KB, growing with the square of the line.
+FRONT_MATTER = re.compile(r"\A---[ \t]*+\r?\n(.*?)\r?\n---[ \t]*+(?:\r?\n|\Z)", re.S)
+COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
+SHORTCODE_OPEN = re.compile(r"\{\{[<%]\s*+(/?)\s*+([\w-]++)")
+SHORTCODE_CLOSE = re.compile(r"[%>]\}\}")
+ATTR = re.compile(r'(?<!\w)(\w++)\s*+=\s*+"([^"]*+)"')
+# A label runs to the first `]`; with no `(target)` after it the match keeps the text as it was, so
+# the search goes on after the label instead of scanning it again from each `[` inside it.
+MD_LINK = re.compile(r'(!?)\[([^\]\n]*+)(\]\((?:[^()\s]|\([^()\s]*+\))*+(?:\s++"[^"]*+")?\))?')
+FENCE_OPEN = re.compile(r" {0,3}(?:`{3,}+|~{3,}+)")
+FENCE_CLOSE = re.compile(r" {0,3}(?:`{3,}+|~{3,}+)[ \t]*+$", re.M)
+# The name is what remains once the closing `#`s and blanks are gone (or, when nothing does, one of them).
+HEADING = re.compile(r"^#{1,6}[ \t]+((?:[ \t#]*+[^ \t#\n])++|[ \t#])[ \t#]*+$", re.M)
+HEADING_ANCHOR = re.compile(r"(?m)^(#{1,6}[ \t](?:[ \t]*+[^ \t\n])*?)[ \t]*+\{#[\w.-]++\}[ \t]*+$")
+TRAILING_BLANKS = re.compile(r"(?<![ \t])[ \t]++\n")
 
 
 def read_documents(root: Path) -> Iterator[Document]:
@@ -59,7 +68,11 @@ def read_document(path: Path, source: str) -> Document | None:
         return None
     raw_text = raw.decode("utf-8-sig")
     meta, body = _split_front_matter(raw_text, source)
-    text = html_to_text(body) if path.suffix.lower() in {".html", ".htm"} else clean_markdown(body)
+    try:
+        text = html_to_text(body) if path.suffix.lower() in {".html", ".htm"} else clean_markdown(body)
+    except AssertionError:  # how html.parser rejects some malformed declarations (`<![ >`)
+        log.warning("skipped %s: malformed HTML", source)
+        return None
     if not text.strip():
         log.warning("skipped %s: no visible text", source)
         return None
@@ -121,16 +134,35 @@ def _first_heading(text: str) -> str | None:
 def clean_markdown(text: str) -> str:
     """Drop what a reader never sees; code blocks keep their links untouched."""
     text = COMMENT.sub("", text)
-    text = SHORTCODE.sub(_shortcode_text, text)
-    parts = re.split(r"(^ {0,3}(?:`{3,}|~{3,}).*?^ {0,3}(?:`{3,}|~{3,})[ \t]*$)", text, flags=re.M | re.S)
+    text = strip_shortcodes(text)
+    parts = split_fenced(text)
     text = "".join(p if i % 2 else MD_LINK.sub(_link_label, p) for i, p in enumerate(parts))
     text = HEADING_ANCHOR.sub(r"\1", text)
-    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = TRAILING_BLANKS.sub("\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def _shortcode_text(match: re.Match[str]) -> str:
-    closing, name, args = match.groups()
+def strip_shortcodes(text: str) -> str:
+    """Each Hugo shortcode (`{{< name args >}}`, `{{% ... %}}`) replaced by its visible text.
+
+    A scan, not one pattern: `\\{\\{[<%]...(.*?)[%>]\\}\\}` searched the rest of the text again from
+    every `{{<` that never closes.
+    """
+    out: list[str] = []
+    done = 0
+    for opened in SHORTCODE_OPEN.finditer(text):
+        if opened.start() < done:
+            continue  # inside the shortcode just replaced
+        closed = SHORTCODE_CLOSE.search(text, opened.end())
+        if not closed:
+            break  # nor can any later one close
+        args = text[opened.end() : closed.start()]
+        out += [text[done : opened.start()], _shortcode_text(opened.group(1), opened.group(2), args)]
+        done = closed.end()
+    return "".join(out) + text[done:]
+
+
+def _shortcode_text(closing: str, name: str, args: str) -> str:
     if closing:
         return ""
     attrs: dict[str, str] = dict(ATTR.findall(args))
@@ -141,8 +173,47 @@ def _shortcode_text(match: re.Match[str]) -> str:
     return ""
 
 
+def split_fenced(text: str) -> list[str]:
+    """`[prose, code, prose, ..., prose]`: a code block runs from a line opening with ``` or ~~~ to
+    the next line that is only a fence.
+
+    Line by line, not one `^fence.*?^fence$` pattern, which searched the rest of the text again
+    from every fence that never closes.
+    """
+    parts: list[str] = []
+    prose = 0
+    lines = _line_starts(text)  # one iterator: each line is looked at once
+    for start in lines:
+        if not FENCE_OPEN.match(text, start):
+            continue
+        close = _first_match(FENCE_CLOSE, text, lines)
+        if close is None:
+            break  # nor does any later fence close: the rest is prose
+        parts += [text[prose:start], text[start : close.end()]]
+        prose = close.end()
+    return [*parts, text[prose:]]
+
+
+def _first_match(pattern: re.Pattern[str], text: str, starts: Iterator[int]) -> re.Match[str] | None:
+    """The match of `pattern` at the first of `starts` where it matches (`starts` goes on from there)."""
+    for start in starts:
+        if match := pattern.match(text, start):
+            return match
+    return None
+
+
+def _line_starts(text: str) -> Iterator[int]:
+    start = 0
+    while True:
+        yield start
+        newline = text.find("\n", start)
+        if newline < 0:
+            return
+        start = newline + 1
+
+
 def _link_label(match: re.Match[str]) -> str:
-    return match.group(2) or ""
+    return match.group(2) if match.group(3) else match.group(0)
 
 
 class _TextExtractor(HTMLParser):
@@ -182,5 +253,11 @@ class _TextExtractor(HTMLParser):
 def html_to_text(html: str) -> str:
     parser = _TextExtractor()
     parser.feed(html)
+    # What feed() leaves starts, if with `<`, at a construct that never completes (`<a` and no `>`,
+    # `<!--` and no `-->`). At close(), Python before 3.11.13 searches the rest of the text again
+    # from every `<` after it: quadratic (CVE-2025-6069). Later ones drop the rest, as HTML5 says
+    # a browser does; so do we. Well-formed HTML leaves nothing, or text, and is read as before.
+    if parser.rawdata.startswith("<"):
+        parser.rawdata = ""
     parser.close()
     return clean_markdown("".join(parser.out))
