@@ -23,6 +23,7 @@ for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY", 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from api.settings import Settings  # noqa: E402
+from api.terminal import printable  # noqa: E402
 from bot.answer import lecture_tag  # noqa: E402
 from bot.errors import KqaError  # noqa: E402
 from bot.history import Asked, Report  # noqa: E402
@@ -50,8 +51,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     folder = Path(args.dir) if args.dir else settings.corpus_dir
     store = Store(settings.store)
     report = build_index(folder, store, Embedder(settings.embed), settings.chunking,
-                         progress=sys.stderr.isatty() or args.progress)
+                         progress=sys.stderr.isatty() or args.progress, loading=settings.loading)
     print(report.summary())
+    # Names come from whoever wrote files into the folder: shown, never obeyed by the terminal.
+    for skipped in report.skipped:
+        print(f"  {printable(skipped.source)}: {printable(skipped.reason)}")
     return 0
 
 
@@ -195,8 +199,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class PrintableFormatter(logging.Formatter):
+    """Log lines name files and echo text from outside: escape what a terminal would obey."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     args = parser().parse_args(argv)
     try:
         return args.fn(args)

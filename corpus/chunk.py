@@ -20,6 +20,8 @@ from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter, TextSplitter
 from pydantic import BaseModel, Field
 
+from corpus.load import FIELD_MAX_CHARS
+
 # As corpus.load.HEADING: possessive, so that a heading line of spaces and `#` stays linear.
 HEADING_LINE = re.compile(r"^(#{1,6})[ \t]+((?:[ \t#]*+[^ \t#\n])++|[ \t#])[ \t#]*+$")
 FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -201,7 +203,9 @@ def sections(text: str) -> list[tuple[str, int, int]]:
         elif not in_fence and (heading := HEADING_LINE.match(line.rstrip("\r\n"))):
             out.append((path, body_start, pos))
             level = len(heading.group(1))
-            stack = [(lvl, n) for lvl, n in stack if lvl < level] + [(level, heading.group(2).strip())]
+            # Cut: the path rides along in every chunk's metadata and embedded text.
+            name = heading.group(2).strip()[:FIELD_MAX_CHARS]
+            stack = [(lvl, n) for lvl, n in stack if lvl < level] + [(level, name)]
             path = " > ".join(n for lvl, n in stack if lvl > 1)
             body_start = pos + len(line)
         pos += len(line)
