@@ -50,8 +50,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     folder = Path(args.dir) if args.dir else settings.corpus_dir
     store = Store(settings.store)
     report = build_index(folder, store, Embedder(settings.embed), settings.chunking,
-                         progress=sys.stderr.isatty() or args.progress)
+                         progress=sys.stderr.isatty() or args.progress, loading=settings.loading)
     print(report.summary())
+    # Names come from whoever wrote files into the folder: shown, never obeyed by the terminal.
+    for skipped in report.skipped:
+        print(f"  {printable(skipped.source)}: {printable(skipped.reason)}")
     return 0
 
 
@@ -199,8 +202,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class PrintableFormatter(logging.Formatter):
+    """Log lines name files and echo text from outside: escape what a terminal would obey."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     args = parser().parse_args(argv)
     try:
         return args.fn(args)

@@ -52,7 +52,7 @@ def kqa_ingest(corpus: str, index: str) -> dict:
     started = time.perf_counter()
     settings = Settings(store=StoreOptions(path=Path(index)))
     report = build_index(Path(corpus), Store(settings.store), Embedder(settings.embed),
-                         settings.chunking, progress=False)
+                         settings.chunking, progress=False, loading=settings.loading)
     raw = sum(len(p.read_text(encoding="utf-8", errors="ignore")) for p in Path(corpus).rglob("*.md"))
     return {"seconds": time.perf_counter() - started, "chunks": report.chunks, "unchanged": report.unchanged,
             "visible_characters": report.characters, "raw_characters": raw,

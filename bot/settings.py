@@ -27,6 +27,7 @@ from bot.history import HistoryOptions
 from bot.refusal import RefusalOptions
 from bot.retrieve import RetrievalOptions
 from corpus.chunk import ChunkOptions
+from corpus.load import LoadOptions
 from index.embed import EmbedOptions
 from index.store import StoreOptions
 
@@ -100,6 +101,7 @@ class Settings(BaseSettings):
 
     corpus_dir: Path = Field(ROOT / "corpus", description="Folder `kqa ingest` reads by default.")
     data_dir: Path = Field(ROOT / "data", description="Folder for the conversation and feedback database.")
+    loading: LoadOptions = LoadOptions()
     chunking: ChunkOptions = ChunkOptions()
     embed: EmbedOptions = EmbedOptions()
     store: StoreOptions = StoreOptions()

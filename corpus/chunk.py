@@ -9,16 +9,21 @@ units that concatenate back to the original text, so every chunk is an exact sli
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from itertools import accumulate
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter, TextSplitter
 from pydantic import BaseModel, Field
 
-HEADING_LINE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+from corpus.load import FIELD_MAX_CHARS
+
+# As corpus.load.HEADING: possessive, so that a heading line of spaces and `#` stays linear.
+HEADING_LINE = re.compile(r"^(#{1,6})[ \t]+((?:[ \t#]*+[^ \t#\n])++|[ \t#])[ \t#]*+$")
 FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 # A sentence ends at 。！？；… (plus closing quotes/brackets) or at . ! ? ; before a space.
 SENTENCE_END = re.compile(r"[。！？；…]+[”’」』）)\]]*[ \t]*|[.!?;](?=[ \t\n]|$)[ \t]*|\n+")
@@ -67,19 +72,60 @@ class Chunk:
         )
 
 
-class StructuredSplitter(TextSplitter):
+class LinearMerge(TextSplitter):
+    """LangChain's packing of splits into chunks, the same chunks in time linear in the splits."""
+
+    def _merge_splits(self, splits: Iterable[str], separator: str) -> list[str]:
+        """`TextSplitter._merge_splits` for splits joined by "" (all ours are), jumping from chunk to
+        chunk by bisection over the splits' running length instead of a Python step per split, and
+        without its `current_doc = current_doc[1:]` per dropped split: that made each chunk cost the
+        square of its splits, seconds for a 1 MB line cut into single characters. Nor does it warn
+        about chunks over the size: code blocks kept whole up to max_size are intended."""
+        if separator:
+            return super()._merge_splits(splits, separator)
+        items = list(splits)
+        ends = list(accumulate(map(self._length_function, items), initial=0))  # ends[i]: length of items[:i]
+        size, overlap = self._chunk_size, self._chunk_overlap
+        docs: list[str | None] = []
+        lo, i = 0, 0  # the window is items[lo:i]
+        # Skip to the first item that no longer fits after the window's start.
+        while (i := max(i, bisect_right(ends, ends[lo] + size) - 1)) < len(items):
+            # items[i] would overflow the window: emit the window, then drop from its front until
+            # what is left fits the overlap and leaves room for items[i] (LangChain's two conditions).
+            if lo < i:
+                docs.append(self._join_docs(items[lo:i], separator))
+                keep_overlap = bisect_left(ends, ends[i] - overlap, lo, i)
+                make_room = min(bisect_left(ends, ends[i + 1] - size, lo, i), bisect_left(ends, ends[i], lo, i))
+                lo = max(keep_overlap, make_room)
+            i += 1
+        docs.append(self._join_docs(items[lo:], separator))
+        return [doc for doc in docs if doc is not None]  # None: the window was only blanks, stripped
+
+
+class CharacterFallback(LinearMerge, RecursiveCharacterTextSplitter):
+    """Cuts a piece longer than max_size at a line end, a comma, a space or, failing all, anywhere."""
+
+    def __init__(self, max_size: int) -> None:
+        super().__init__(chunk_size=max_size, chunk_overlap=0, strip_whitespace=False, keep_separator="end",
+                         separators=["\n", "，", ",", "、", " ", ""])
+
+    def _split_text(self, text: str, separators: list[str]) -> list[str]:
+        if not any(s and s in text for s in separators):
+            # Only "" is left: LangChain would list every character and pack them back, one by one,
+            # into the same max_size slices (no overlap, nothing stripped).
+            size = self._chunk_size
+            return [text[i : i + size] for i in range(0, len(text), size)]
+        return super()._split_text(text, separators)
+
+
+class StructuredSplitter(LinearMerge):
     """Splits one section body into chunk strings (headings are handled by `chunk_document`)."""
 
     def __init__(self, options: ChunkOptions) -> None:
         super().__init__(chunk_size=options.size, chunk_overlap=min(options.overlap, options.size // 2),
                          strip_whitespace=False)
         self.max_size = options.max_size
-        # Oversized code blocks are intended (kept whole up to max_size); don't warn about them.
-        logging.getLogger("langchain_text_splitters.base").setLevel(logging.ERROR)
-        self._fallback = RecursiveCharacterTextSplitter(
-            chunk_size=options.max_size, chunk_overlap=0, strip_whitespace=False, keep_separator="end",
-            separators=["\n", "，", ",", "、", " ", ""],
-        )
+        self._fallback = CharacterFallback(options.max_size)
 
     def split_text(self, text: str) -> list[str]:
         return [c for c in self._merge_splits(self.units(text), "") if c.strip()]
@@ -111,24 +157,23 @@ def split_blocks(text: str) -> list[tuple[str, bool]]:
     """Alternate prose and fenced code blocks; a fence's closing line belongs to the block."""
     out: list[tuple[str, bool]] = []
     lines = text.splitlines(keepends=True)
-    prose, i = "", 0
+    prose, i = 0, 0  # prose: the first line not yet in `out`
     while i < len(lines):
         opened = FENCE_OPEN.match(lines[i])
         if not opened:
-            prose += lines[i]
             i += 1
             continue
         marker = opened.group(1)
+        closing = marker[0] * len(marker)  # once: rebuilt for every line, a fence of 0.5 MB costs minutes
         j = i + 1
-        while j < len(lines) and not lines[j].lstrip(" ").startswith(marker[0] * len(marker)):
+        while j < len(lines) and not lines[j].lstrip(" ").startswith(closing):
             j += 1
-        if prose:
-            out.append((prose, False))
-            prose = ""
+        if prose < i:
+            out.append(("".join(lines[prose:i]), False))
         out.append(("".join(lines[i : j + 1]), True))
-        i = j + 1
-    if prose:
-        out.append((prose, False))
+        i = prose = j + 1
+    if prose < len(lines):
+        out.append(("".join(lines[prose:]), False))
     return out
 
 
@@ -158,8 +203,10 @@ def sections(text: str) -> list[tuple[str, int, int]]:
         elif not in_fence and (heading := HEADING_LINE.match(line.rstrip("\r\n"))):
             out.append((path, body_start, pos))
             level = len(heading.group(1))
-            stack = [(lvl, name) for lvl, name in stack if lvl < level] + [(level, heading.group(2).strip())]
-            path = " > ".join(name for lvl, name in stack if lvl > 1)
+            # Cut: the path rides along in every chunk's metadata and embedded text.
+            name = heading.group(2).strip()[:FIELD_MAX_CHARS]
+            stack = [(lvl, n) for lvl, n in stack if lvl < level] + [(level, name)]
+            path = " > ".join(n for lvl, n in stack if lvl > 1)
             body_start = pos + len(line)
         pos += len(line)
     out.append((path, body_start, len(text)))

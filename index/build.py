@@ -2,7 +2,8 @@
 
 Incremental: files whose bytes (and the chunking / model settings) are unchanged keep
 their vectors, copied from the previous collection; only new or edited files are embedded;
-deleted files simply are not copied. An unchanged corpus publishes nothing at all.
+deleted files simply are not copied. An unchanged corpus publishes nothing at all. Files the
+loader skips (outside the folder, too large, binary...) are listed in the report.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import numpy as np
 from tqdm import tqdm
 
 from corpus.chunk import Chunk, ChunkOptions, chunk_document
-from corpus.load import read_documents
+from corpus.load import LoadOptions, Skipped, read_documents
 from index.embed import Embedder
 from index.store import Store
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 256
-CHUNKER_VERSION = "1"  # bump when chunk_document's output changes for the same options
+# Bump when read_documents' or chunk_document's output changes for the same options. 2: front
+# matter, titles and section names are capped (an index built before may hold a bomb's expansion).
+CHUNKER_VERSION = "2"
 
 
 @dataclass
@@ -36,31 +39,37 @@ class BuildReport:
     characters: int = 0
     unchanged: bool = False
     seconds: float = 0.0
+    skipped: list[Skipped] = field(default_factory=list)  # in path order; names as on disk, not escaped
 
     def summary(self) -> str:
+        """One line; the skipped files' names are the caller's to print (they may need escaping)."""
+        skipped = f", skipped {len(self.skipped)} files" if self.skipped else ""
         if self.unchanged:
-            return f"index up to date: {self.files} files, {self.chunks} chunks ({self.seconds:.1f}s)"
+            return f"index up to date: {self.files} files, {self.chunks} chunks{skipped} ({self.seconds:.1f}s)"
         return (
             f"indexed {self.files} files, {self.chunks} chunks: embedded {self.embedded_chunks} chunks "
-            f"from {len(self.embedded_files)} new or changed files, removed {len(self.removed_files)} files "
-            f"({self.seconds:.1f}s)"
+            f"from {len(self.embedded_files)} new or changed files, removed {len(self.removed_files)} files"
+            f"{skipped} ({self.seconds:.1f}s)"
         )
 
 
-def file_key(file_hash: str, options: ChunkOptions, model: str) -> str:
-    """Changes when the file, the chunking or the model changes: any of them means re-embed."""
-    recipe = f"{file_hash}|{options.model_dump_json()}|{model}|{CHUNKER_VERSION}"
+def file_key(file_hash: str, options: ChunkOptions, model: str, loading: LoadOptions | None = None) -> str:
+    """Changes when the file, the chunking, the model or the front matter cap changes: any of them means
+    re-embed (max_file_bytes only decides which files are read)."""
+    front_matter = (loading or LoadOptions()).max_front_matter_bytes
+    recipe = f"{file_hash}|{options.model_dump_json()}|{model}|{front_matter}|{CHUNKER_VERSION}"
     return hashlib.sha256(recipe.encode()).hexdigest()[:32]
 
 
 def build_index(
-    corpus_dir: Path, store: Store, embedder: Embedder, options: ChunkOptions, progress: bool = True
+    corpus_dir: Path, store: Store, embedder: Embedder, options: ChunkOptions, progress: bool = True,
+    loading: LoadOptions | None = None,
 ) -> BuildReport:
     started = time.perf_counter()
     report = BuildReport()
-    docs = list(read_documents(corpus_dir))
+    docs = list(read_documents(corpus_dir, loading, report.skipped))
     for doc in docs:
-        doc.metadata["file_hash"] = file_key(doc.metadata["file_hash"], options, embedder.identity)
+        doc.metadata["file_hash"] = file_key(doc.metadata["file_hash"], options, embedder.identity, loading)
     wanted = {d.metadata["source"]: d.metadata["file_hash"] for d in docs}
     report.files = len(docs)
 

@@ -113,3 +113,22 @@ def test_search_and_ask_show_corpus_text_as_text(hostile_index: Path, command: s
     assert r.returncode == 0, r.stderr
     assert_inert(r.stdout)
     assert "\\x1b]0;pwned\\x07" in r.stdout and "09-evil\\x1b[2J.md" in r.stdout  # the title and file name
+
+
+def test_ingest_lists_the_skipped_files_with_names_safe_for_a_terminal(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "05-namespace.md").write_text("# Namespace\n\nNamespace 隔离进程能看到的视图。\n")
+    # A name that would clear the screen and reverse the rest of the line if printed raw.
+    (corpus / "\x1b[2J\u202edm.exe.md").write_bytes(b"\x00\x01binary")
+    (tmp_path / "prod.env").write_text("KQA_SLACK__BOT_TOKEN=xoxb-1234\n")
+    (corpus / "notes.md").symlink_to(tmp_path / "prod.env")
+    r = kqa("ingest", str(corpus), "--index", str(tmp_path / "index"))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("indexed 1 files") and "skipped 2 files" in lines[0]
+    assert lines[1:] == ["  \\x1b[2J\\u202edm.exe.md: binary file",
+                         "  notes.md: its real path is outside the corpus folder"]
+    # the warnings on stderr name the same files, escaped the same way
+    assert "skipped \\x1b[2J\\u202edm.exe.md: binary file" in r.stderr
+    assert "\x1b" not in r.stdout + r.stderr and "\u202e" not in r.stdout + r.stderr

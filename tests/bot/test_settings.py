@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from api.settings import Settings
+from corpus.load import LoadOptions
 
 
 def test_nested_groups_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -50,3 +51,10 @@ def test_old_names_in_a_dotenv_file(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     (tmp_path / ".env").write_text("KQA_EMBED_MODEL=/models/e5\nKQA_EMBED__BATCH_SIZE=3\n")
     s = Settings()
     assert s.embed.model == "/models/e5" and s.embed.batch_size == 3
+
+
+def test_the_loading_caps_are_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("KQA_LOADING__MAX_FILE_BYTES", "1000")
+    monkeypatch.setenv("KQA_LOADING__MAX_FRONT_MATTER_BYTES", "2000")
+    assert Settings().loading == LoadOptions(max_file_bytes=1000, max_front_matter_bytes=2000)

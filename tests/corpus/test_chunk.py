@@ -75,3 +75,10 @@ def test_the_kubernetes_docs_load_and_chunk_cleanly() -> None:
             assert doc.page_content[c.start : c.end] == c.text
             assert len(c.text) <= ChunkOptions().max_size
     assert total > 1500
+
+
+def test_long_heading_names_are_cut_in_the_section_path() -> None:
+    # A section name rides along in every chunk's metadata and embedded text: a 20,000-character
+    # heading would be stored, and embedded, once per chunk under it.
+    text = "# T\n\n## " + "很长" * 10_000 + "\n\n正文。\n"
+    assert [p for p, _, _ in sections(text)] == ["很长" * 150]

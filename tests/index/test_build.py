@@ -100,3 +100,27 @@ def test_interrupted_ingest_leaves_the_previous_index_answering(tmp_path: Path, 
     report = _build(corpus, index, embedder)
     assert report.files == 125
     assert [n for n in store._names() if n.startswith("kqa-chunks-")] == [store.info().collection]
+
+
+def test_a_symlinked_secret_is_neither_indexed_nor_found(tmp_path: Path, embedder: Embedder) -> None:
+    """The review's case: `ln -s /somewhere/prod.env corpus/notes.md`, ingest, then search for the token."""
+    corpus = copy_corpus(tmp_path / "corpus")
+    elsewhere = tmp_path / "somewhere"
+    (elsewhere / "ops").mkdir(parents=True)
+    (elsewhere / "prod.env").write_text("KQA_SLACK__BOT_TOKEN=xoxb-1234-secret-token\n")
+    (elsewhere / "ops" / "runbook.md").write_text("# 值班手册\n\nKQA_SLACK__BOT_TOKEN=xoxb-1234-secret-token\n")
+    (corpus / "notes.md").symlink_to(elsewhere / "prod.env")
+    (corpus / "ops").symlink_to(elsewhere / "ops", target_is_directory=True)
+    index = tmp_path / "index"
+    report = _build(corpus, index, embedder)
+
+    settings = Settings(corpus_dir=corpus, store=StoreOptions(path=index), data_dir=tmp_path / "data")
+    hits = Bot.open(settings, embedder).search("KQA_SLACK__BOT_TOKEN", k=10)
+    assert hits and not any("xoxb" in h.chunk.text for h in hits)
+    assert {h.chunk.source for h in hits} <= {"05-namespace.md", "06-cgroups.md", "network/37-service-dns.md",
+                                               "scheduler.html", "storage.txt"}
+    outside = "its real path is outside the corpus folder"
+    assert [(s.source, s.reason) for s in report.skipped] == [
+        ("binary.md", "binary file"), ("empty.md", "empty file"), ("latin1.txt", "not UTF-8 text (byte 3)"),
+        ("notes.md", outside), ("ops", outside)]
+    assert report.files == 5 and "skipped 5 files" in report.summary()
