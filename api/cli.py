@@ -151,10 +151,15 @@ def render_report(report: Report, days: float | None) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.evaluate import evaluate, load_questions, render
+    from bot import evaluate as ev
 
-    report = evaluate(_bot(args), load_questions(Path(args.questions)), progress=not args.json)
-    print(json_text(report, indent=2) if args.json else render(report))
+    questions = [q for path in args.questions for q in ev.load_questions(Path(path))]
+    if args.answers:
+        report = ev.evaluate_answers(_bot(args), questions, progress=not args.json)
+        print(json_text(report, indent=2) if args.json else ev.render_answers(report))
+        return 0
+    report = ev.evaluate(_bot(args), questions, progress=not args.json)
+    print(json_text(report, indent=2) if args.json else ev.render(report))
     return 0
 
 
@@ -188,11 +193,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--host")
     sp.add_argument("--port", type=int)
     sp.add_argument("--workers", type=int, default=1,
-                    help="worker processes (more than 1 wants a Chroma server: KQA_CHROMA_URL)")
-    sp = add("eval", cmd_eval, "measure retrieval and refusal on a question set")
-    sp.add_argument("questions", help="JSONL: {id, q, lang, gold, kind}")
+                    help="worker processes (more than 1 wants a Chroma server: KQA_STORE__URL)")
+    sp = add("eval", cmd_eval, "measure retrieval and refusal (or, with --answers, the answers) on question sets")
+    sp.add_argument("questions", nargs="+", help="JSONL: {id, q, lang, gold, kind[, vital, extra]}")
+    sp.add_argument("--answers", action="store_true",
+                    help="judge the answers by their nuggets, against two baselines (questions with vital nuggets)")
     sp.add_argument("--json", action="store_true")
-    sp = add("report", cmd_report, "most asked, refused and downvoted questions (from the HTTP service's log)")
+    sp = add("report", cmd_report, "most asked, refused and downvoted questions (from the question log of every door)")
     sp.add_argument("--limit", type=int, default=10, help="rows per section (default 10)")
     sp.add_argument("--days", type=float, help="only the last DAYS days (default: all)")
     sp.add_argument("--json", action="store_true")
@@ -213,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on its own logger
     args = parser().parse_args(argv)
     try:
         return args.fn(args)

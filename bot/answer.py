@@ -1,5 +1,8 @@
 """Question → hits → an extractive, cited Answer. No LLM: the answer is a few of the
-column's own sentences, each followed by the marker of the passage it came from.
+column's own sentences (chosen by bot.compose), each followed by the marker of the passage it is
+quoted from; each citation lists every sentence the answer took from it (`quotes`, in answer
+order). An English question gets a one-line English lead-in naming the lectures quoted; an answer
+drawn from a note whose `## 现状` section speaks to its subject ends with that update.
 
 When the evidence is weak the answer is a refusal that still lists the closest passages
 (the rule: bot.refusal).
@@ -16,21 +19,27 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, Field
 
+from bot.compose import UPDATE_SECTION, Candidate, Composer, holder, section
 from bot.refusal import RefusalOptions, refusal_text, refuse, signals
 from bot.retrieve import Hit, Retriever, Snapshot
-from bot.terms import CJK_RUN, query_terms, tokens
-from corpus.chunk import split_blocks, split_sentences
+from bot.terms import CJK_RUN, tokens
+from corpus.chunk import Chunk
+from corpus.sentences import units_of
 
-LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
-TABLE_ROW = re.compile(r"^\s*\|")
+MARKER = re.compile(r"\[(\d+)\]")
 
 
 class AnswerOptions(BaseModel):
-    passages: int = Field(4, ge=1, le=20, description="Top passages that sentences are drawn from.")
-    max_sentences: int = Field(4, ge=1, le=10, description="Most sentences in an answer.")
-    max_chars: int = Field(400, ge=50, description="Answer length budget in characters.")
+    passages: int = Field(4, ge=1, le=20, description="Top passages whose sections the answer is drawn from.")
+    max_sentences: int = Field(6, ge=1, le=12, description="Most sentences in an answer, beyond a section quoted "
+                               "whole (a list, with the sentence announcing it, counts as one).")
+    max_chars: int = Field(600, ge=50, description="Answer length budget in characters (a short section that is "
+                           "the answer may take it a third further).")
+    updates: bool = Field(True, description="End an answer with the 现状 (what changed since the column) line of "
+                          "a quoted note when it speaks to the answer's subject.")
 
 
 @dataclass(frozen=True)
@@ -40,10 +49,11 @@ class Citation:
     title: str
     lecture: int | None
     section: str
-    quote: str
+    quote: str  # the first of `quotes`
     text: str
     score: float
     url: str | None
+    quotes: list[str] = field(default_factory=list)  # every exact sentence quoted from `text`, in answer order
 
 
 @dataclass
@@ -58,15 +68,6 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Sentence:
-    hit_rank: int
-    start: int
-    text: str
-    score: float
-    index: int = 0
 
 
 def is_chinese(text: str) -> bool:
@@ -85,6 +86,7 @@ class Evidence:
     confidence: dict[str, float]
     snapshot: Snapshot
     started: float
+    query: np.ndarray | None = None  # the question's vector, as retrieval embedded it
 
 
 def gather(question: str, retriever: Retriever, options: AnswerOptions, refusal: RefusalOptions,
@@ -98,113 +100,123 @@ def gather(question: str, retriever: Retriever, options: AnswerOptions, refusal:
     confidence = {**sig.as_dict(), "fused": round(float(hits[0].score), 5) if hits else 0.0}
     return Evidence(question=question, hits=hits, passages=hits[: top_k or options.passages],
                     refused=not hits or refuse(sig, refusal), confidence=confidence, snapshot=snap,
-                    started=started)
+                    started=started, query=found.query)
 
 
 def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> Answer:
     """The extractive answer (or the refusal) for the evidence."""
     question, hits, started = ev.question, ev.hits, ev.started
     if ev.refused:
+        closest = [h for h in hits if lead(h)][: refusal.citations]
         return Answer(
             question=question, answer=refusal_text(question), refused=True,
-            citations=[cite(i + 1, h, lead(h)) for i, h in enumerate(hits[: refusal.citations])],
+            citations=[cite(i + 1, h.chunk, [lead(h)], h.score) for i, h in enumerate(closest)],
             took_ms=ms_since(started), confidence=ev.confidence,
         )
-    base, extra = query_terms(question)
-    chosen = _choose(ev.snapshot, ev.passages, base, extra, options) or [
-        Sentence(hits[0].rank, 0, lead(hits[0]), 0.0)
-    ]
-    numbers: dict[int, int] = {}
-    quotes: dict[int, Sentence] = {}
-    parts = []
-    for s in chosen:
-        n = numbers.setdefault(s.hit_rank, len(numbers) + 1)
-        if s.hit_rank not in quotes or s.score > quotes[s.hit_rank].score:
-            quotes[s.hit_rank] = s
-        parts.append(f"{s.text}[{n}]")
-    text = _join(parts)
-    by_rank = {h.rank: h for h in hits}
-    citations = [cite(n, by_rank[rank], quotes[rank].text) for rank, n in numbers.items()]
+    chosen: list[tuple[Candidate | None, Chunk]] = list(
+        Composer(ev.snapshot, question, ev.query, options.max_chars, options.max_sentences).compose(ev.passages))
+    if not chosen:
+        first = next((h for h in hits if lead(h)), hits[0])
+        chosen = [(None, first.chunk)]
+    update = latest(ev.snapshot, question, chosen) if options.updates else None
+    scores = {h.chunk.id: h.score for h in hits}
+    text, citations = render(question, chosen, update, scores, lead(ev.passages[0]) if ev.passages else "")
     return Answer(question=question, answer=text, refused=False, citations=citations,
                   took_ms=ms_since(started), confidence=ev.confidence)
 
 
-def candidates(hit: Hit) -> list[tuple[int, str]]:
-    """(offset, sentence) pairs of a passage's prose, list marks stripped, code skipped."""
-    out, pos = [], 0
-    for block, is_code in split_blocks(hit.chunk.text):
-        if not is_code:
-            at = pos
-            for sent in split_sentences(block):
-                clean = LIST_MARK.sub("", sent).strip()
-                if len(clean) >= 8 and not TABLE_ROW.match(sent) and not clean.startswith("#"):
-                    out.append((at + sent.index(clean), clean))
-                at += len(sent)
-        pos += len(block)
-    return out
+def render(question: str, chosen: list[tuple[Candidate | None, Chunk]], update: tuple[str, Chunk] | None,
+           scores: dict[str, float], fallback: str) -> tuple[str, list[Citation]]:
+    """The answer text, every unit followed by its marker, and the citations, numbered in order."""
+    numbers: dict[str, int] = {}
+    quotes: dict[str, list[str]] = {}
+    chunks: dict[str, Chunk] = {}
+    parts: list[str] = []
+    prev: Candidate | None = None
+    for cand, chunk in chosen:
+        n = numbers.setdefault(chunk.id, len(numbers) + 1)
+        chunks[chunk.id] = chunk
+        unit_text = cand.unit.text if cand else fallback
+        quotes.setdefault(chunk.id, []).append(unit_text)
+        parts.append(_joined(cand, prev, f"{unit_text}[{n}]"))
+        prev = cand
+    if update:
+        line, chunk = update
+        n = numbers.setdefault(chunk.id, len(numbers) + 1)
+        chunks[chunk.id] = chunk
+        quotes.setdefault(chunk.id, []).append(line)
+        label = "现状：" if is_chinese(question) else "Update: "
+        parts.append(("\n" if "\n" in "".join(parts) else " ") + f"{label}{line}[{n}]")
+    text = "".join(parts).strip()
+    if not is_chinese(question):
+        text = lead_in([chunks[i] for i in numbers]) + "\n" + text
+    citations = [cite(n, chunks[cid], quotes[cid], scores.get(cid, 0.0)) for cid, n in numbers.items()]
+    return text, citations
 
 
-def _choose(snap: Snapshot, hits: list[Hit], base: list[str], extra: list[str], options: AnswerOptions
-            ) -> list[Sentence]:
-    """The best sentence, then the next best, preferring its neighbours (they explain it)."""
-    weights = {t: snap.idf.get(t, 1.0) for t in base}
-    weights.update({t: 0.5 * snap.idf.get(t, 1.0) for t in extra if t not in weights})
-    total = sum(weights.values()) or 1.0
-    scored: list[Sentence] = []
-    for hit in hits:
-        prior = 1.0 / (1.0 + 0.4 * (hit.rank - 1))
-        for i, (start, text) in enumerate(candidates(hit)):
-            found = set(tokens(text))
-            match = sum(w for t, w in weights.items() if t in found) / total
-            scored.append(Sentence(hit.rank, start, text, prior * (0.25 + match) - 0.01 * i, i))
-    if not scored:
-        return []
-    best = max(scored, key=lambda s: s.score)
-    chosen, used = [best], len(best.text)
-
-    def rank(s: Sentence) -> float:
-        near = s.hit_rank == best.hit_rank and abs(s.index - best.index) == 1
-        return s.score + (0.15 * best.score if near else 0.0)
-
-    for s in sorted((s for s in scored if s is not best), key=rank, reverse=True):
-        if len(chosen) >= options.max_sentences:
-            break
-        if used + len(s.text) > options.max_chars or (len(chosen) >= 2 and rank(s) < 0.45 * best.score):
-            continue
-        if any(_similar(s.text, c.text) for c in chosen):
-            continue
-        chosen.append(s)
-        used += len(s.text)
-    # Reading order: files in order of their best passage, and within a file, by position.
-    by_rank = {h.rank: h.chunk for h in hits}
-    file_order: dict[str, int] = {}
-    for s in sorted(chosen, key=lambda s: s.hit_rank):
-        file_order.setdefault(by_rank[s.hit_rank].source, len(file_order))
-    return sorted(chosen, key=lambda s: (file_order[by_rank[s.hit_rank].source], by_rank[s.hit_rank].start + s.start))
+def _joined(cand: Candidate | None, prev: Candidate | None, part: str) -> str:
+    """How a unit follows the one before: list items and code blocks on lines of their own."""
+    kind = cand.unit.kind if cand else "sentence"
+    if kind == "item":
+        return "\n- " + part
+    if kind == "code":
+        return "\n" + part + "\n"
+    if prev is not None and prev.unit.kind in ("item", "code"):
+        return "\n" + part
+    if prev is not None and prev.section is cand.section and prev.unit.paragraph != cand.unit.paragraph:  # type: ignore[union-attr]
+        return "\n" + part
+    return part if is_chinese(part[:4]) else " " + part
 
 
-def _similar(a: str, b: str) -> bool:
-    grams = [{x[i : i + 2] for i in range(len(x) - 1)} for x in (a, b)]
-    union = grams[0] | grams[1]
-    return bool(union) and len(grams[0] & grams[1]) / len(union) > 0.6
+def lead_in(chunks: list[Chunk]) -> str:
+    """An English reader's first line: what follows is quoted from the column's Chinese notes."""
+    lectures = list(dict.fromkeys(c.lecture for c in chunks if c.lecture is not None))
+    titles = list(dict.fromkeys(c.title for c in chunks if c.lecture is not None))
+    if not lectures:
+        return "The column's Chinese notes say:"
+    if len(lectures) == 1:
+        return f"From the column's Chinese notes on lecture {lectures[0]} ({titles[0]}):"
+    named = ", ".join(str(n) for n in lectures[:-1]) + f" and {lectures[-1]}"
+    return f"From the column's Chinese notes on lectures {named}:"
+
+
+def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, Chunk]]) -> tuple[str, Chunk] | None:
+    """The 现状 line of a quoted file that speaks to the answer's subject, if any: it must share a
+    distinctive term (rare in the corpus) with the question or the quoted sentences."""
+    quoted = " ".join(c.unit.text for c, _ in chosen if c)
+    wanted = {t for t in set(tokens(question)) | set(tokens(quoted)) if snap.idf.get(t, 0.0) >= RARE_IDF}
+    if not wanted:
+        return None
+    best: tuple[float, str, Chunk] | None = None
+    for source in dict.fromkeys(chunk.source for _, chunk in chosen):
+        for key in snap.section_chunks:
+            if key[0] != source or not key[1].startswith(UPDATE_SECTION):
+                continue
+            sec = section(snap, key)
+            for unit in sec.units:
+                if unit.kind == "code" or unit.text in quoted:
+                    continue
+                shared = wanted & set(tokens(unit.text))
+                weight = sum(snap.idf[t] for t in shared)
+                if shared and (best is None or weight > best[0]):
+                    holder_chunk = holder(sec, unit)
+                    if holder_chunk is not None:
+                        best = (weight, unit.text, holder_chunk)
+    return (best[1], best[2]) if best else None
+
+
+RARE_IDF = 4.0  # a term in fewer than ~2% of passages
 
 
 def lead(hit: Hit) -> str:
-    cands = candidates(hit)
-    return cands[0][1] if cands else hit.chunk.text.strip().splitlines()[0]
+    """The passage's first sentence of prose (never a code fence or a heading), or ""."""
+    return next((u.text for u in units_of(hit.chunk.text) if u.kind != "code" and len(u.text) >= 8), "")
 
 
-def cite(n: int, hit: Hit, quote: str) -> Citation:
-    c = hit.chunk
-    return Citation(n=n, source=c.source, title=c.title, lecture=c.lecture, section=c.section, quote=quote,
-                    text=c.text, score=round(hit.score, 5), url=c.url)
-
-
-def _join(parts: list[str]) -> str:
-    out = ""
-    for part in parts:
-        out += part if not out or (is_chinese(out[-8:]) and is_chinese(part[:4])) else " " + part
-    return out
+def cite(n: int, chunk: Chunk, quotes: list[str], score: float) -> Citation:
+    return Citation(n=n, source=chunk.source, title=chunk.title, lecture=chunk.lecture, section=chunk.section,
+                    quote=quotes[0] if quotes else "", text=chunk.text, score=round(score, 5), url=chunk.url,
+                    quotes=quotes)
 
 
 def lecture_tag(lecture: int | None) -> str:

@@ -1,24 +1,39 @@
-"""`kqa eval`: doc-level retrieval quality, refusal and latency on a question set.
+"""`kqa eval`: doc-level retrieval quality, refusal and latency on a question set; with
+`--answers`, whether the answers answer (the nugget method of TREC's RAG track).
 
 Each question line: {"id", "q", "lang": "zh"|"en", "gold": [lecture numbers or source paths], "kind"};
-an empty gold means the corpus cannot answer it (it should be refused).
+an empty gold means the corpus cannot answer it (it should be refused). An answer-level set adds
+"vital" (and "extra") nuggets: {"fact", "patterns": [regex, ...], "evidence": [...]}; a nugget is
+stated by an answer when any of its patterns matches the answer's text (tests/data/README.md).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from bot.answer import gather
+from bot.answer import MARKER, extract, gather, ms_since
+from bot.baselines import best_passage, composer_v1
 from bot.bot import Bot
 from bot.retrieve import Hit
+
+
+@dataclass(frozen=True)
+class Nugget:
+    fact: str
+    patterns: tuple[re.Pattern[str], ...]
+
+    def stated_in(self, text: str) -> bool:
+        return any(p.search(text) for p in self.patterns)
 
 
 @dataclass(frozen=True)
@@ -28,6 +43,8 @@ class Question:
     lang: str
     gold: tuple[int | str, ...]
     kind: str = ""
+    vital: tuple[Nugget, ...] = field(default=(), repr=False)
+    extra: tuple[Nugget, ...] = field(default=(), repr=False)
 
     @property
     def answerable(self) -> bool:
@@ -40,8 +57,12 @@ def load_questions(path: Path) -> list[Question]:
         if line.strip():
             row = json.loads(line)
             out.append(Question(str(row.get("id", n)), row["q"], row.get("lang", "zh"), tuple(row.get("gold", [])),
-                                row.get("kind", "")))
+                                row.get("kind", ""), _nuggets(row.get("vital")), _nuggets(row.get("extra"))))
     return out
+
+
+def _nuggets(rows: list[dict[str, Any]] | None) -> tuple[Nugget, ...]:
+    return tuple(Nugget(r["fact"], tuple(re.compile(p, re.I | re.S) for p in r["patterns"])) for r in rows or ())
 
 
 def doc_key(hit: Hit, gold: tuple[int | str, ...]) -> str | int:
@@ -124,3 +145,117 @@ def render(report: dict[str, Any]) -> str:
         cells = ["" if block.get(c) is None else str(block.get(c)) for c in cols]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# Answers: do they answer?
+
+SEGMENT = re.compile(r"(.*?)((?:\[\d+\])+)", re.S)  # a stretch of answer and the markers closing it
+LIST_START = re.compile(r"^(?:[-*•]\s|1[.)、]\s?|（?1）|第一|首先|其一|一是)")
+LABELS = ("现状：", "Update: ")  # what the composer may put before a quoted update
+
+
+def segments(answer: str) -> list[tuple[str, list[int]]]:
+    """The answer's quoted stretches, each with the markers that close it; a first line without
+    markers (an English answer's lead-in) is left out."""
+    first, _, rest = answer.partition("\n")
+    body = rest if rest and not MARKER.search(first) else answer
+    return [(m.group(1).strip(), [int(n) for n in re.findall(r"\d+", m.group(2))])
+            for m in SEGMENT.finditer(body) if m.group(1).strip()]
+
+
+def judge(q: Question, answer: str) -> dict[str, Any]:
+    """The nugget figures of one answer to one question."""
+    plain = MARKER.sub("", answer)
+    stated = [n.stated_in(plain) for n in q.vital]
+    parts = [text for text, _ in segments(answer)] or [plain]
+    nuggets = q.vital + q.extra
+    repeated = any(_restates(a, b, nuggets) for a, b in combinations(parts, 2))
+    last = parts[-1].strip() if parts else ""
+    return {"vital": sum(stated) / len(stated) if stated else 0.0, "full": all(stated) if stated else False,
+            "chars": len(plain.strip()), "repeated": repeated,
+            "bad_end": last.endswith(("；", "：", ";", ":")) or bool(LIST_START.match(last) and len(parts) > 1
+                                                                    and not LIST_START.match(parts[-2].strip()))}
+
+
+def cited_exactly(answer: str, quotes: dict[int, list[str]]) -> bool:
+    """Every stretch of the answer is followed by markers whose citations quote that exact stretch."""
+    parts = segments(answer)
+    if not parts:
+        return False
+    for text, numbers in parts:
+        for label in LABELS:
+            text = text.removeprefix(label)
+        if not all(text in quotes.get(n, []) for n in numbers):
+            return False
+    return True
+
+
+def _restates(a: str, b: str, nuggets: tuple[Nugget, ...]) -> bool:
+    """Two stretches say the same thing: both state one nugget, or they share most character pairs."""
+    if any(n.stated_in(a) and n.stated_in(b) for n in nuggets):
+        return True
+    grams = [{x[i : i + 2] for i in range(len(x) - 1)} for x in (a, b)]
+    union = grams[0] | grams[1]
+    return bool(union) and len(grams[0] & grams[1]) / len(union) >= 0.5
+
+
+def evaluate_answers(bot: Bot, questions: list[Question], progress: bool = True) -> dict[str, Any]:
+    """kqa's extractive answers against two baselines on the same retrieval, question by question."""
+    bot.warm()
+    options = bot.settings
+    rows = []
+    for q in tqdm([q for q in questions if q.vital], desc="answers", unit="q", disable=not progress):
+        started = time.perf_counter()
+        ev = gather(bot.check(q.q), bot.retriever, options.answer, options.refusal)
+        gathered = time.perf_counter()
+        ans = extract(ev, options.answer, options.refusal)
+        composed = ms_since(gathered)
+        t = time.perf_counter()
+        v1 = ans.answer if ans.refused else composer_v1(ev)
+        v1_ms = ms_since(t)
+        best = ans.answer if ans.refused else best_passage(ev, options.answer.max_chars)
+        quotes = {c.n: c.quotes for c in ans.citations}
+        rows.append({
+            "id": q.id, "lang": q.lang, "kind": q.kind, "question": q.q, "refused": ans.refused,
+            "gather_ms": (gathered - started) * 1000, "kqa_ms": composed, "v1_ms": v1_ms,
+            "kqa": {**judge(q, ans.answer), "cited_exactly": not ans.refused and cited_exactly(ans.answer, quotes),
+                    "answer": ans.answer},
+            "best passage": {**judge(q, best), "answer": best},
+            "composer v1": {**judge(q, v1), "answer": v1},
+        })
+    return {"summary": summarize_answers(rows), "rows": rows}
+
+
+def summarize_answers(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def block(sel: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {"questions": len(sel), "refused": sum(r["refused"] for r in sel)}
+        for system in ("kqa", "best passage", "composer v1"):
+            judged = [r[system] for r in sel]
+            out[system] = {
+                "vital_recall": _mean(j["vital"] for j in judged), "fully_answered": _mean(j["full"] for j in judged),
+                "chars": round(_mean(j["chars"] for j in judged) or 0.0, 1),
+                "repeated": _mean(j["repeated"] for j in judged), "bad_end": sum(j["bad_end"] for j in judged),
+            }
+        out["kqa"]["cited_exactly"] = _mean(r["kqa"]["cited_exactly"] for r in sel if not r["refused"])
+        for name, key in (("kqa", "kqa_ms"), ("composer v1", "v1_ms")):
+            out[name]["ask_ms_p50"] = round(float(np.percentile([r["gather_ms"] + r[key] for r in sel], 50)), 2) \
+                if sel else None
+        return out
+
+    langs = sorted({r["lang"] for r in rows})
+    return {"overall": block(rows), **{lang: block([r for r in rows if r["lang"] == lang]) for lang in langs}}
+
+
+def render_answers(report: dict[str, Any]) -> str:
+    cols = ["vital_recall", "fully_answered", "chars", "repeated", "bad_end", "cited_exactly", "ask_ms_p50"]
+    lines = ["| set | system | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
+    for name, block in report["summary"].items():
+        for system in ("kqa", "best passage", "composer v1"):
+            cells = ["" if block[system].get(c) is None else str(block[system].get(c)) for c in cols]
+            lines.append(f"| {name} ({block['questions']}) | {system} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _mean(values: Iterable[float | bool]) -> float | None:
+    vals = [float(v) for v in values]
+    return round(sum(vals) / len(vals), 4) if vals else None

@@ -30,9 +30,10 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnablePassthrough
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from bot.answer import Answer, Citation, candidates, cite, lead
+from bot.answer import Answer, Citation, cite, lead
 from bot.retrieve import Hit
 from bot.terms import query_terms, tokens
+from corpus.sentences import units_of
 
 log = logging.getLogger("kqa.generate")
 
@@ -134,7 +135,7 @@ def answer_chain(model: Any) -> Runnable[dict[str, Any], str]:
 
 def given(passages: list[Hit]) -> list[Citation]:
     """The passages the model is given, as citations numbered as in the prompt."""
-    return [cite(n, hit, lead(hit)) for n, hit in enumerate(passages, 1)]
+    return [cite(n, hit.chunk, [lead(hit)], hit.score) for n, hit in enumerate(passages, 1)]
 
 
 class Unusable(Exception):
@@ -154,7 +155,8 @@ def check(text: str, passages: list[Hit]) -> tuple[str, list[Citation]]:
     wrong = sorted(n for n in claims if not 1 <= n <= len(passages))
     if wrong:
         raise Unusable(f"cites [{wrong[0]}] but only {len(passages)} passages were given")
-    return text, [cite(n, passages[n - 1], quote(passages[n - 1], claims[n])) for n in sorted(claims)]
+    return text, [cite(n, passages[n - 1].chunk, [quote(passages[n - 1], claims[n])], passages[n - 1].score)
+                  for n in sorted(claims)]
 
 
 def claims_by_passage(text: str) -> dict[int, list[str]]:
@@ -178,7 +180,7 @@ def quote(hit: Hit, claims: list[str]) -> str:
     for claim in claims:
         base, extra = query_terms(claim)
         wanted.append(set(base) | set(extra))
-    for _, sentence in candidates(hit):
+    for sentence in (u.text for u in units_of(hit.chunk.text) if u.kind != "code"):
         have = set(tokens(sentence))
         if not have:
             continue

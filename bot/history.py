@@ -202,6 +202,7 @@ class History:
 
     def log(self, answer_id: str, question: str, refused: bool, top_score: float, door: str,
             conversation_id: str | None = None, context_terms: list[str] | None = None) -> None:
+        self._purge(self.clock())  # also here: a deployment may never hold a conversation
         with self._tx() as db:
             db.execute(
                 "INSERT INTO questions (answer_id, question, asked, refused, top_score, door, conversation_id, "

@@ -12,17 +12,18 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import bm25s
 import numpy as np
 from pydantic import BaseModel, Field
 
 from bot.spelling import Spelling
-from bot.terms import CJK_RUN, query_terms, tokens
+from bot.terms import CJK_RUN, normalize, query_terms, tokens
 from corpus.chunk import Chunk
 from index.embed import Embedder
-from index.store import IndexInfo, Store
+from index.store import UNITS, IndexInfo, Records, Store
 
 
 class RetrievalOptions(BaseModel):
@@ -54,6 +55,7 @@ class Retrieval:
 
     hits: list[Hit]
     margin: float  # best cosine minus the mean cosine of passages ranked 21-50
+    query: np.ndarray | None = None  # the question's vector
 
 
 @dataclass
@@ -71,6 +73,12 @@ class Snapshot:
     spelling: Spelling
     doc_of: np.ndarray  # chunk position -> file number
     doc_vectors: np.ndarray  # one normalised mean vector per file
+    section_chunks: dict[tuple[str, str], list[int]]  # (source, section) -> chunk positions
+    unit_rows: dict[tuple[str, str, str], int]  # (source, section, unit text) -> row of unit_vectors
+    unit_vectors: np.ndarray  # sentence and list-item vectors (none for an index built before them)
+    lead_sections: dict[str, str]  # source -> its first section
+    text: str  # every passage with its title and section, normalised (bot.terms.normalize), for lookups
+    sections_cache: dict[tuple[str, str], Any] = field(default_factory=dict)  # bot.compose's, filled lazily
 
     @classmethod
     def load(cls, store: Store, info: IndexInfo) -> Snapshot:
@@ -87,7 +95,22 @@ class Snapshot:
         doc_vectors = np.zeros((len(files), vectors.shape[1] if len(chunks) else 0), dtype=np.float32)
         np.add.at(doc_vectors, doc_of, vectors)
         doc_vectors /= np.linalg.norm(doc_vectors, axis=1, keepdims=True) + 1e-9
+        section_chunks: dict[tuple[str, str], list[int]] = {}
+        lead_sections: dict[str, str] = {}
+        for i, c in sorted(enumerate(chunks), key=lambda ic: ic[1].start):
+            section_chunks.setdefault((c.source, c.section), []).append(i)
+            lead_sections.setdefault(c.source, c.section)
+        units = store.records(info.collection + UNITS, embeddings=True) if store.has(info.collection + UNITS) \
+            else Records([], [], [], [])
+        unit_rows = {(m["source"], m["section"], t): i for i, (t, m) in enumerate(zip(units.texts, units.metadatas,
+                                                                                       strict=True))}
+        dim = vectors.shape[1] if len(chunks) else 0
+        unit_vectors = np.asarray(units.embeddings, dtype=np.float32).reshape(-1, dim) if units.embeddings \
+            else np.zeros((0, dim), dtype=np.float32)
         return cls(
+            section_chunks=section_chunks, unit_rows=unit_rows, unit_vectors=unit_vectors,
+            lead_sections=lead_sections,
+            text="\n".join(normalize(c.headed_text) for c in chunks),
             doc_of=doc_of, doc_vectors=doc_vectors,
             info=info, chunks=chunks, position={c.id: i for i, c in enumerate(chunks)},
             vectors=vectors,
@@ -163,7 +186,7 @@ class Retriever:
                 sparse=float(sparse_scores[idx]), rank=r + 1)
             for r, idx in enumerate(order)
         ]
-        return Retrieval(hits, margin)
+        return Retrieval(hits, margin, qvec)
 
     def _bm25(self, snap: Snapshot, base: list[str], extra: list[str]) -> np.ndarray:
         scores = np.zeros(len(snap.chunks), dtype=np.float32)

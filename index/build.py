@@ -1,5 +1,9 @@
 """Corpus folder → chunks → vectors → a new Chroma collection, published in one step.
 
+Beside the passages, every sentence and list item of every section is embedded too (the units
+collection): answers are composed from units, and a question's closeness to each is then a dot
+product, not a model call.
+
 Incremental: files whose bytes (and the chunking / model settings) are unchanged keep
 their vectors, copied from the previous collection; only new or edited files are embedded;
 deleted files simply are not copied. An unchanged corpus publishes nothing at all. Files the
@@ -15,17 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from langchain_core.documents import Document
 from tqdm import tqdm
 
-from corpus.chunk import Chunk, ChunkOptions, chunk_document
+from corpus.chunk import Chunk, ChunkOptions, chunk_document, sections
 from corpus.load import LoadOptions, Skipped, read_documents
+from corpus.sentences import units_of
 from index.embed import Embedder
-from index.store import Store
+from index.store import UNITS, Records, Store
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 256
-# Bump when read_documents' or chunk_document's output changes for the same options. 2: front
-# matter, titles and section names are capped (an index built before may hold a bomb's expansion).
+# Bump when read_documents', chunk_document's or units_of's output changes for the same options. 2: front
+# matter, titles and section names are capped (an index built before may hold a bomb's expansion);
+# sentences and list items get vectors of their own.
 CHUNKER_VERSION = "2"
 
 
@@ -74,7 +81,9 @@ def build_index(
     report.files = len(docs)
 
     info = store.info()
-    old = store.records(info.collection, embeddings=True) if info and info.model == embedder.identity else None
+    usable = info is not None and info.model == embedder.identity and store.has(info.collection + UNITS)
+    old = store.records(info.collection, embeddings=True) if info and usable else None
+    old_units = store.records(info.collection + UNITS, embeddings=True) if info and usable else None
     have = {m["source"]: m["file_hash"] for m in old.metadatas} if old else {}
     if info and have == wanted:
         report.unchanged, report.chunks = True, info.chunks
@@ -90,14 +99,11 @@ def build_index(
 
     staging = store.create_staging()
     try:
-        if old:
-            keep = [i for i, m in enumerate(old.metadatas) if wanted.get(m["source"]) == m["file_hash"]]
-            store.add(
-                staging, [old.ids[i] for i in keep], [old.texts[i] for i in keep],
-                [old.metadatas[i] for i in keep], [old.embeddings[i] for i in keep] if old.embeddings else [],
-            )
-            report.chunks += len(keep)
+        if old and old_units:
+            report.chunks += _copy_kept(store, staging, old, wanted)
+            _copy_kept(store, staging + UNITS, old_units, wanted)
         _embed_into(store, staging, embedder, new_chunks, progress)
+        _embed_units(store, staging + UNITS, embedder, changed, progress)
         report.chunks += len(new_chunks)
         report.embedded_chunks = len(new_chunks)
         # Only ask the model for its size when it ran: loading it costs seconds.
@@ -106,13 +112,47 @@ def build_index(
     except BaseException:
         # Interrupted or failed: the published index is untouched; drop the half-built copy.
         try:
-            store.client.delete_collection(staging)
+            store.delete(staging)
         except Exception:  # the store may be what failed; the next build cleans up
             log.warning("could not remove staging collection %s", staging)
         raise
     store.drop_inactive()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _copy_kept(store: Store, name: str, old: Records, wanted: dict[str, str]) -> int:
+    """Copy the records of unchanged files into the new collection; returns how many."""
+    keep = [i for i, m in enumerate(old.metadatas) if wanted.get(m["source"]) == m["file_hash"]]
+    vectors = old.embeddings or []
+    store.add(name, [old.ids[i] for i in keep], [old.texts[i] for i in keep], [old.metadatas[i] for i in keep],
+              [vectors[i] for i in keep])
+    return len(keep)
+
+
+def units_of_document(doc: Document) -> list[tuple[str, str, dict[str, str]]]:
+    """(id, text, metadata) of every sentence and list item of the document, by section, as
+    bot.compose finds them (code is quoted only as a whole and is not embedded)."""
+    text, meta = doc.page_content, doc.metadata
+    out: dict[str, tuple[str, str, dict[str, str]]] = {}
+    for path, start, end in sections(text):
+        for unit in units_of(text[start:end]):
+            if unit.kind == "code":
+                continue
+            uid = hashlib.sha1(f"{meta['source']}\0{path}\0{unit.text}".encode()).hexdigest()[:20]
+            out[uid] = (uid, unit.text, {"source": meta["source"], "section": path, "file_hash": meta["file_hash"]})
+    return list(out.values())
+
+
+def _embed_units(store: Store, name: str, embedder: Embedder, docs: list[Document], progress: bool) -> None:
+    units = sorted((u for d in docs for u in units_of_document(d)), key=lambda u: len(u[1]), reverse=True)
+    with tqdm(total=len(units), unit="sentence", desc="sentences", disable=not progress) as bar:
+        for i in range(0, len(units), EMBED_BATCH * 4):
+            batch = units[i : i + EMBED_BATCH * 4]
+            vectors = embedder.encode_passages([u[1] for u in batch])
+            store.add(name, [u[0] for u in batch], [u[1] for u in batch], [u[2] for u in batch],
+                      np.asarray(vectors))
+            bar.update(len(batch))
 
 
 def _embed_into(store: Store, name: str, embedder: Embedder, chunks: list[Chunk], progress: bool) -> None:

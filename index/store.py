@@ -1,7 +1,8 @@
 """The Chroma store: embedded (`PersistentClient` under the index folder) or a Chroma
-server (`KQA_CHROMA_URL`), with our own embeddings only.
+server (`KQA_STORE__URL`), with our own embeddings only.
 
-Each build writes a fresh collection and then flips one pointer (the metadata of the
+Each build writes a fresh collection of passages, and beside it one of the units answers quote
+(sentences and list items, `<name>-units`), then flips one pointer (the metadata of the
 `kqa-meta` collection), so readers see either the old index or the new one, never half.
 """
 
@@ -28,6 +29,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 META = "kqa-meta"
 PREFIX = "kqa-chunks-"
+UNITS = "-units"  # suffix of a build's collection of unit vectors
 BATCH = 1000
 
 
@@ -176,12 +178,21 @@ class Store:
         return res["ids"][0], (res["distances"] or [[]])[0]
 
     def create_staging(self) -> str:
+        """A new, unpublished pair of collections (passages, and units); returns the passages' name."""
         name = f"{PREFIX}{int(time.time() * 1000)}-{uuid.uuid4().hex[:6]}"
-        self._call(
-            self.client.create_collection, name, embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-        )
+        for collection in (name, name + UNITS):
+            self._call(self.client.create_collection, collection, embedding_function=None,
+                       configuration={"hnsw": {"space": "cosine"}})
         return name
+
+    def has(self, name: str) -> bool:
+        return name in set(self._names())
+
+    def delete(self, name: str) -> None:
+        """Remove a build's collections (passages and units), whichever exist."""
+        for collection in (name, name + UNITS):
+            if self.has(collection):
+                self._call(self.client.delete_collection, collection)
 
     def add(self, name: str, ids: list[str], texts: list[str], metas: list[dict[str, Any]], vectors: Any) -> None:
         col = self._call(self.client.get_collection, name, embedding_function=None)
@@ -204,7 +215,7 @@ class Store:
         active = info.collection if info else None
         dropped = []
         for name in self._names():
-            if name.startswith(PREFIX) and name != active:
+            if name.startswith(PREFIX) and name not in (active, f"{active}{UNITS}"):
                 self._call(self.client.delete_collection, name)
                 dropped.append(name)
         return dropped

@@ -1,7 +1,7 @@
 """Who may call the API, how often, and with how much: optional API keys, a per-key (or
 per-address) rate limit, a request body limit, and CORS.
 
-- Keys (`KQA_API_KEYS`) come as `Authorization: Bearer KEY` or `X-API-Key: KEY` and are compared
+- Keys (`KQA_ACCESS__API_KEYS`) come as `Authorization: Bearer KEY` or `X-API-Key: KEY` and are compared
   in constant time against every configured key. Only /v1/* needs one: health, readiness,
   metrics, the docs and the widget's files stay open.
 - The rate limit is a token bucket per key (per client address when no keys are set): `burst`

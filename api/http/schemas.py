@@ -38,10 +38,12 @@ class CitationOut(BaseModel):
     title: str
     lecture: int | None
     section: str
-    quote: str = Field(description="The cited sentence, an exact substring of `text`.")
+    quote: str = Field(description="The first sentence the answer quotes from `text` (an exact substring).")
     text: str
     score: float
     url: str | None
+    quotes: list[str] = Field(description="Every sentence (or list item) the answer quotes from `text`, each an "
+                              "exact substring, in the order of the markers [n] that cite it.")
 
 
 class AskResponse(BaseModel):

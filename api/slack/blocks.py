@@ -25,6 +25,7 @@ TEXT_CHARS = 40000  # a message's top-level text (Slack truncates beyond)
 FALLBACK_CHARS = 3000  # what we put there: notifications and screen readers read it
 BUTTON_VALUE_CHARS = 2000
 QUOTE_CHARS = 280
+QUOTES_SHOWN = 4  # sentences quoted from one passage that its context block lists
 TITLE_CHARS = 120
 
 PASSAGES = "kqa_passages"
@@ -99,8 +100,11 @@ def lecture_label(c: Citation) -> str:
 
 
 def citation_block(c: Citation) -> Block:
+    """Where passage n is, and each sentence the answer quoted from it (marker by marker)."""
     source = link(c.url, "原文" if is_chinese(c.quote) else "source")
-    line = f"*[{c.n}]* {escape(lecture_label(c))}\n“{escape(clip(c.quote, QUOTE_CHARS))}”"
+    quotes = (c.quotes or [c.quote])[:QUOTES_SHOWN]
+    shown = "\n".join(f"“{escape(clip(q, QUOTE_CHARS))}”" for q in quotes)
+    line = f"*[{c.n}]* {escape(lecture_label(c))}\n{shown}"
     if source:
         line += f"  {source}"
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": line[:SECTION_CHARS]}]}

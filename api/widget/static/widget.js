@@ -171,6 +171,8 @@ svg{width:20px;height:20px;fill:currentColor;flex:none}
  overflow-y:auto;padding:8px 10px;background:var(--soft);border-radius:8px}
 code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;padding:1px 4px;border-radius:4px;
  background:color-mix(in srgb,currentColor 9%,transparent)}
+pre{margin:6px 0;padding:8px 10px;overflow-x:auto;border-radius:8px;background:color-mix(in srgb,currentColor 7%,transparent)}
+pre code{padding:0;background:none;white-space:pre}
 mark{background:var(--mark);color:var(--mark-fg);border-radius:3px;padding:0 1px}
 .src{display:inline-flex;align-items:center;gap:4px;margin-top:8px;font-size:13px;color:var(--fg);
  text-decoration:underline;text-underline-offset:2px}
@@ -597,11 +599,16 @@ textarea::placeholder{color:var(--muted);opacity:1}
       if (!s && !final) return;
       v.dots.hidden = true;
       v.text.hidden = false;
-      // [n] markers become buttons, `inline code` a <code> element; everything else stays text
+      // [n] markers become buttons (the k-th [n] points at the k-th sentence quoted from passage n),
+      // a fenced block a <pre>, `inline code` a <code> element; everything else stays text
+      const seen = new Map();
       v.text.replaceChildren(...s.split(/\[(\d+)\]/).flatMap((p, i) => {
-        if (i % 2 === 0) return p.split(/`([^`\n]+)`/).map((q, j) => (j % 2 ? h("code", {}, q) : q)).filter(Boolean);
+        if (i % 2 === 0) return this.prose(p);
         const c = v.byN.get(Number(p));
-        return [c ? this.marker(v, c) : `[${p}]`];
+        if (!c) return [`[${p}]`];
+        const k = seen.get(c.n) || 0;
+        seen.set(c.n, k + 1);
+        return [this.marker(v, c, k)];
       }));
     }
 
@@ -617,18 +624,35 @@ textarea::placeholder{color:var(--muted);opacity:1}
       return lecture + String(c.title ?? "");
     }
 
-    marker(v, c) {
+    prose(text) {
+      return text.split(/```[^\n]*\n([\s\S]*?)```/).flatMap((part, i) => (i % 2
+        ? [h("pre", {}, h("code", {}, part.replace(/\n$/, "")))]
+        : part.split(/`([^`\n]+)`/).map((q, j) => (j % 2 ? h("code", {}, q) : q)))).filter(Boolean);
+    }
+
+    marker(v, c, k = 0) {
       return h("button", { type: "button", class: "ref", "aria-label": this.t.cite(c.n, this.where(c)),
-        onclick: () => this.expand(v, Number(c.n), true) }, String(c.n));
+        onclick: () => this.expand(v, Number(c.n), true, k) }, String(c.n));
+    }
+
+    /** The quote a marker points at: the k-th of the citation's quotes (older answers have one). */
+    quoteOf(c, k) {
+      const quotes = Array.isArray(c.quotes) && c.quotes.length ? c.quotes : [c.quote];
+      return String(quotes[Math.min(k, quotes.length - 1)] ?? "");
+    }
+
+    highlight(passage, text, quote) {
+      const at = quote ? text.indexOf(quote) : -1;
+      passage.replaceChildren(...(at < 0 ? [text] : [text.slice(0, at), h("mark", {}, quote),
+        text.slice(at + quote.length)]));
     }
 
     card(v, c) {
       const bodyId = `${v.id}-c${Number(c.n)}`;
       const text = String(c.text ?? "");
-      const quote = String(c.quote ?? "");
-      const at = quote ? text.indexOf(quote) : -1;
-      const passage = h("p", { class: "passage" },
-        ...(at < 0 ? [text] : [text.slice(0, at), h("mark", {}, quote), text.slice(at + quote.length)]));
+      const quote = this.quoteOf(c, 0);
+      const passage = h("p", { class: "passage" });
+      this.highlight(passage, text, quote);
       const href = safeUrl(c.url, this.cfg.endpoint);
       const body = h("div", { class: "cbody", id: bodyId, hidden: true }, passage,
         href ? h("a", { class: "src", href, target: "_blank", rel: "noopener noreferrer" },
@@ -640,14 +664,15 @@ textarea::placeholder{color:var(--muted);opacity:1}
         c.section ? h("span", { class: "sec" }, String(c.section)) : null,
         quote ? h("span", { class: "q" }, `「${quote}」`) : null);
       const li = h("li", { class: "card" }, head, body);
-      v.cards.set(Number(c.n), { li, head, body, passage });
+      v.cards.set(Number(c.n), { li, head, body, passage, c, text });
       return li;
     }
 
     /** Expand a citation in place: from its [n] marker (always opens, moves focus) or its header (toggles). */
-    expand(v, n, fromMarker) {
+    expand(v, n, fromMarker, k = 0) {
       const card = v.cards.get(n);
       if (!card) return;
+      if (fromMarker) this.highlight(card.passage, card.text, this.quoteOf(card.c, k));
       const open = fromMarker || card.head.getAttribute("aria-expanded") !== "true";
       card.head.setAttribute("aria-expanded", String(open));
       card.body.hidden = !open;

@@ -20,7 +20,7 @@ def test_ask_contract(server: str) -> None:
     assert body["refused"] is False and isinstance(body["took_ms"], float)
     assert body["citations"]
     for c in body["citations"]:
-        assert set(c) == {"n", "source", "title", "lecture", "section", "quote", "text", "score", "url"}
+        assert set(c) == {"n", "source", "title", "lecture", "section", "quote", "text", "score", "url", "quotes"}
         assert c["quote"] in c["text"]
         assert f"[{c['n']}]" in body["answer"]
     assert body["citations"][0]["source"] == "06-cgroups.md" and body["citations"][0]["lecture"] == 6

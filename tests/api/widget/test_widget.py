@@ -398,6 +398,14 @@ def test_a_marker_expands_its_citation_in_place(tabs, site: str) -> None:
     cited = citations[n]
     expect(body.locator("mark")).to_have_text(cited["quote"])
     expect(body.locator(".passage")).to_have_text(cited["text"])
+    # every sentence has its marker, and a marker highlights the sentence it follows, not the first
+    same = bubble.locator(".ref", has_text=str(n))
+    assert same.count() == len(cited["quotes"]) >= 2
+    same.nth(1).click()
+    expect(body.locator("mark")).to_have_text(cited["quotes"][1])
+    expect(body.locator(".passage")).to_have_text(cited["text"])
+    same.first.click()
+    expect(body.locator("mark")).to_have_text(cited["quotes"][0])
     if cited["url"]:
         expect(body.locator("a.src")).to_have_attribute("href", cited["url"])
         expect(body.locator("a.src")).to_have_attribute("rel", "noopener noreferrer")

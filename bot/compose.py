@@ -1,0 +1,512 @@
+"""The extractive composer: the retrieved passages → the few units of the column's own text that
+answer the question, in reading order, each followed by the marker of the passage it is quoted from.
+
+It works as a careful editor who may only quote:
+- It reads whole sections, not cut-up passages: the sections of the best passages are put back
+  together from their chunks, so a list or an explanation that a chunk boundary split is whole again.
+- It scores units (sentences, list items) against the question: the question's terms and their
+  glossary equivalents (idf-weighted), the section heading (a FAQ's title is a reader's question),
+  the passage's rank, and the unit's place (the first sentences under a heading usually answer it).
+  The lecture's framing ("这一讲…"), questions (a 思考题 prompt) and lead-ins are not answers.
+- It keeps units whole with what they need: a sentence that announces a list or a count comes
+  with its items or not at all; a sentence that leans on the one before (因此, 上面这段…) comes
+  with it or not at all; a short list or code block the answer points at comes whole.
+- It says one fact once: a unit that restates a chosen one is dropped; a second source is quoted
+  only for something the first lacks.
+- When the best passage's section is short and about the question throughout, it is the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bot.retrieve import Hit, Snapshot
+from bot.terms import CJK_RUN, query_terms, tokens
+from corpus.chunk import Chunk
+from corpus.sentences import Unit, units_of
+
+# A sentence that only frames the lecture, or speaks to the reader about the text itself.
+FRAMING = re.compile(
+    r"^(?:这一讲|这一节|这节|本讲|本节|本文|这篇|今天|读完|学完|看完|上一讲|下一讲|接下来|下面我们|我们先|我们来|"
+    r"在这一讲|在本讲|这一讲里|思考题|课后|留给你|最后留|欢迎|本讲的|这一讲的|专栏的这一讲)"
+    r"|这一讲(?:处理|讲|会|要|介绍|解决|回答|的主题)|思考题(?:问|是|：)"
+    r"|^(?:In this lecture|This lecture|The lecture)", re.I)
+ASKS = re.compile(r"[？?]\s*$")
+# A sentence that leans on what came before it.
+LEANS = re.compile(
+    r"^(?:因此|所以|于是|这样一来|这样|这就|这也|这些|这个|这种|这里|这时|此时|此外|另外|同样|但是?|不过|然而|而且|"
+    r"可见|换句话说|也就是说|总之|反过来|相反|它们?|其|该|上面|上述|前面|以上|如上|对应地|与之相对|否则|"
+    r"Therefore|So |Thus|This |These |That |It |They )")
+POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提到|说)|这段|这个例子|以上|"
+                         r"这个问题|这种情况|这一点|这类问题|这个现象|this problem|this issue", re.I)
+POINTS_AHEAD = re.compile(r"如下|下面(?:这|的|那|几)|见下|以下|：\s*$|:\s*$")
+COUNT = re.compile(r"([两二三四五六七八九十几]|\d)\s*(?:种|类|个|步|点|条|层|部分|阶段|方面|件|大|类型|种方式|个阶段)")
+CJK_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+ENUM = re.compile(r"^(?:第[一二三四五六七八九十\d]|其[一二三四五]|[一二三四五]是|首先|其次|再次|然后|最后)")
+COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\.?\b|versus|differ|compare|comparison", re.I)
+COMPARED = 0.3  # a comparison's other side is quoted at this share of the usual bar
+ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|lecture|thought question", re.I)
+UPDATE_SECTION = "现状"
+
+EXTENDED_CHARS = 600  # a list or code block that is the answer may take the budget this far
+WHOLE_SECTION = 1.3  # a section this much over the budget is still shown whole rather than cut
+WHOLE_FLOOR = 0.15  # units of a section shown whole that score below this share of its best are left out
+SECOND_SECTION = 0.5  # a second section is quoted only when it is at least this likely to answer
+UNIT_FLOOR = 0.35  # units scored below this share of the section's best are left out
+SAME_MEANING = 0.975  # cosine of two units' vectors above which they say the same thing
+COVERED = 0.6  # how much a unit is worth when every question term it has is in the answer already
+CODE_CHARS = 420  # longest code block quoted whole
+
+
+# What a unit is scored on (bot/compose.py's `features`), and the weights learned for them on the
+# development sets' nuggets by bench/fit_composer.py (logistic regression: does the unit state a
+# vital fact of the question?). Refit when the features change.
+FEATURES = ("bias", "terms", "heading", "meaning", "meaning_abs", "rank", "first", "retrieved", "framing", "asks",
+            "thought", "update", "faq", "length", "lead_section")
+WEIGHTS = np.array([-3.788, 1.525, 1.456, 2.465, -1.702, 1.558, 0.009, 0.569, -1.070, -1.609, 0.352, 0.238, -0.173,
+                    0.335, -0.181], dtype=np.float32)
+# Which section answers: a section is scored on these (`section_features`), weights learned the same
+# way on whether the section states every vital fact of the question.
+SECTION_FEATURES = ("bias", "heading", "best_unit", "top_units", "meaning", "rank", "lead_section", "faq",
+                    "thought", "update", "terms", "size", "passage", "file")
+SECTION_WEIGHTS = np.array([-4.973, -0.299, 2.369, 2.044, 1.128, 0.884, -1.330, 0.070, 0.368, -0.559, 0.731,
+                            1.981, 0.0, 0.0], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section's text put back together from its chunks, and its units."""
+
+    source: str
+    name: str
+    offset: int  # where the text starts in the loaded file
+    text: str
+    chunks: tuple[Chunk, ...]
+    units: tuple[Unit, ...]
+
+
+@dataclass
+class Candidate:
+    unit: Unit
+    section: Section
+    rank: int  # the best rank of a passage from this section (a file's lead section it was not: 0)
+    order: int  # position of the unit in its section
+    score: float = 0.0
+    framing: bool = False
+    features: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES), dtype=np.float32))
+    terms: frozenset[str] = frozenset()  # the question's terms the unit contains
+
+
+
+@dataclass
+class Plan:
+    """The units chosen so far, by section and order, and the characters they take."""
+
+    picked: dict[tuple[str, str, int], Candidate] = field(default_factory=dict)
+    chars: int = 0
+    groups: int = 0
+    covered: set[str] = field(default_factory=set)  # question terms the chosen units contain
+
+    def has(self, c: Candidate) -> bool:
+        return (c.section.source, c.section.name, c.order) in self.picked
+
+    def add(self, group: list[Candidate]) -> None:
+        for c in group:
+            if not self.has(c):
+                self.picked[(c.section.source, c.section.name, c.order)] = c
+                self.chars += len(c.unit.text)
+                self.covered |= c.terms
+        self.groups += 1
+
+
+def sections_of(snap: Snapshot, hits: Iterable[Hit]) -> list[tuple[Section, int]]:
+    """The sections of `hits`, each once, with the best rank of a hit in it."""
+    out: dict[tuple[str, str], tuple[Section, int]] = {}
+    for hit in hits:
+        key = (hit.chunk.source, hit.chunk.section)
+        if key not in out:
+            out[key] = (section(snap, key), hit.rank)
+    return list(out.values())
+
+
+def section(snap: Snapshot, key: tuple[str, str]) -> Section:
+    """The section's text from its chunks (they overlap; a gap between them was whitespace)."""
+    found: Section | None = snap.sections_cache.get(key)
+    if found is not None:
+        return found
+    chunks = tuple(sorted((snap.chunks[i] for i in snap.section_chunks.get(key, ())), key=lambda c: c.start))
+    offset = chunks[0].start if chunks else 0
+    text = ""
+    for c in chunks:
+        end = offset + len(text)
+        if c.end <= end:
+            continue
+        text += "\n" * max(0, c.start - end) + c.text[max(0, end - c.start):]
+    found = Section(key[0], key[1], offset, text, chunks, tuple(units_of(text)))
+    snap.sections_cache[key] = found
+    return found
+
+
+def holder(sec: Section, unit: Unit) -> Chunk | None:
+    """The chunk whose text holds the whole unit (the one a citation can quote it from)."""
+    start, end = sec.offset + unit.start, sec.offset + unit.end
+    for c in sec.chunks:
+        if c.start <= start and end <= c.end and c.text[start - c.start : end - c.start] == unit.text:
+            return c
+    return None
+
+
+class Composer:
+    def __init__(self, snap: Snapshot, question: str, query: np.ndarray | None, max_chars: int,
+                 max_groups: int, weights: np.ndarray = WEIGHTS, section_weights: np.ndarray = SECTION_WEIGHTS
+                 ) -> None:
+        self.snap, self.question, self.query = snap, question, query
+        self.max_chars, self.max_groups = max_chars, max_groups
+        self.weights_, self.section_weights = weights, section_weights
+        base, extra = query_terms(question)
+        self.weights = {t: snap.idf.get(t, 1.0) for t in base}
+        self.weights.update({t: 0.5 * snap.idf.get(t, 1.0) for t in extra if t not in self.weights})
+        self.total = sum(self.weights.values()) or 1.0
+        self.about_lecture = bool(ABOUT_LECTURE.search(question))
+        self.compares = bool(COMPARISON.search(question))
+
+    def compose(self, hits: list[Hit]) -> list[tuple[Candidate, Chunk]]:
+        """The units of the answer in reading order, each with the chunk it is quoted from: from
+        the file that answers best (its best section whole when short, else its best units
+        across its sections), a second section whole when it fits and adds, then what other
+        files add."""
+        cands = self.candidates(hits)
+        ranked = self.rank_sections(cands)
+        if not ranked:
+            return []
+        files: dict[str, list[tuple[list[Candidate], float]]] = {}
+        for group, score in ranked:
+            files.setdefault(group[0].section.source, []).append((group, score))
+        order = list(files.values())  # best section first, so files are in order of their best section
+        plan = Plan()
+        best_score = order[0][0][1]
+        self.quote_file(order[0], plan, self.max_chars)
+        for group, score in ranked[1:3]:  # a second section whole, when it fits and says something new
+            prose = self.on_topic([c for c in group if c.unit.kind != "code" and not c.framing and not plan.has(c)])
+            size = sum(len(c.unit.text) for c in prose)
+            fits = plan.chars + size <= self.max_chars * 1.1
+            if prose and score >= SECOND_SECTION * best_score and fits and self.coherent(prose) \
+                    and not any(self.restates(c, plan) for c in prose):
+                plan.add(prose)
+        # A comparison needs both sides: another file is quoted for what it adds at a lower bar.
+        bar = SECOND_SECTION * (COMPARED if self.compares else 1.0)
+        for other in order[1:3]:
+            if other[0][1] < bar * best_score or plan.chars > self.max_chars - 60:
+                break
+            self.quote_file(other, plan, self.max_chars, novel_only=True, limit=2)
+        return self.ordered(plan)
+
+    def quote_file(self, sections: list[tuple[list[Candidate], float]], plan: Plan, budget: int,
+                   novel_only: bool = False, limit: int = 99) -> None:
+        """Add a file to the plan: its best section whole when that fits the budget, else its best
+        units across its sections (each weighed by how likely its section is to answer), with what
+        they need, while they fit."""
+        (best, best_section), *_ = sections
+        prose = self.on_topic([c for c in best if c.unit.kind != "code" and not c.framing])
+        size = sum(len(c.unit.text) for c in prose)
+        if not novel_only and prose and size <= budget * WHOLE_SECTION and len(prose) <= 8 and self.coherent(prose):
+            plan.add(prose)
+            if len(sections) == 1:
+                return
+            limit = 2
+        pool = [(c, c.score * (0.5 + 0.5 * score / best_section), group) for group, score in sections
+                for c in group if c.unit.kind != "code" and not c.framing]
+        if not pool:
+            return
+        top = max(weight for _, weight, _ in pool)
+        added = 0
+        while pool and added < limit and plan.groups < self.max_groups:
+            # The next unit: likely to answer, and saying something of the question not yet said.
+            c, weight, group = max(pool, key=lambda p: p[1] * self.novelty(p[0], plan))
+            pool.remove((c, weight, group))
+            if weight < UNIT_FLOOR * top:
+                break
+            if plan.has(c) or self.restates(c, plan):
+                continue
+            units = self.group(c, group)
+            if not units:
+                continue
+            room = (EXTENDED_CHARS if not plan.groups else budget) - plan.chars
+            if sum(len(u.unit.text) for u in units if not plan.has(u)) > room:
+                continue
+            plan.add(units)
+            added += 1
+
+    def novelty(self, c: Candidate, plan: Plan) -> float:
+        """1 for a unit with question terms no chosen unit has; COVERED for one with none new."""
+        new = sum(self.weights[t] for t in c.terms - plan.covered)
+        mine = sum(self.weights[t] for t in c.terms)
+        return COVERED + (1.0 - COVERED) * (new / mine if mine else 0.0)
+
+    def rank_sections(self, cands: list[Candidate], with_features: bool = False) -> list[Any]:
+        """Each section's candidates with how likely it is to answer, best first (and, for fitting
+        the weights, the features it was scored on)."""
+        by_section: dict[int, list[Candidate]] = {}
+        for c in cands:
+            by_section.setdefault(id(c.section), []).append(c)
+        groups = [g for g in by_section.values() if any(c.unit.kind != "code" and not c.framing for c in g)]
+        if not groups:
+            return []
+        features = np.stack([self.section_features(g) for g in groups])
+        for col in (-2, -1):  # how close in meaning, relative to the closest section here
+            features[:, col] -= features[:, col].max()
+        scores = 1.0 / (1.0 + np.exp(-(features @ self.section_weights)))
+        ranked = sorted(zip(groups, (float(x) for x in scores), features, strict=True), key=lambda gs: -gs[1])
+        return ranked if with_features else [(g, score) for g, score, _ in ranked]
+
+    def section_features(self, group: list[Candidate]) -> np.ndarray:
+        sec, rank = group[0].section, group[0].rank
+        prose = [c for c in group if c.unit.kind != "code" and not c.framing]
+        scores = sorted((c.score for c in prose), reverse=True)
+        size = sum(len(c.unit.text) for c in prose)
+        return np.array([
+            1.0, self.match(f"{sec.chunks[0].title if sec.chunks else ''} {sec.name}"), scores[0],
+            float(np.mean(scores[:3])), max(c.features[3] for c in prose),
+            1.0 / (1.0 + 0.35 * (rank - 1)) if rank else 0.0, float(rank == 0), float(sec.source.startswith("faq/")),
+            float("思考题" in sec.name and not self.about_lecture), float(sec.name.startswith(UPDATE_SECTION)),
+            self.match(sec.text), min(size, 2000) / 1000, self.closeness(sec), self.file_closeness(sec),
+        ], dtype=np.float32)
+
+    def closeness(self, sec: Section) -> float:
+        """The best cosine of the question and one of the section's passages (0 without a vector)."""
+        rows = self.snap.section_chunks.get((sec.source, sec.name), [])
+        if self.query is None or not rows:
+            return 0.0
+        return float((self.snap.vectors[rows] @ self.query).max())
+
+    def file_closeness(self, sec: Section) -> float:
+        """The cosine of the question and the section's file as a whole (its passages' mean)."""
+        rows = self.snap.section_chunks.get((sec.source, sec.name), [])
+        if self.query is None or not rows:
+            return 0.0
+        return float(self.snap.doc_vectors[self.snap.doc_of[rows[0]]] @ self.query)
+
+    def on_topic(self, prose: list[Candidate]) -> list[Candidate]:
+        """A section's units without those far off the question (text that does not belong there,
+        such as a paragraph addressed to a model); [] when what is left would lean on what went."""
+        if not prose:
+            return []
+        floor = WHOLE_FLOOR * max(c.score for c in prose)
+        kept = [c for c in prose if c.score >= floor]
+        dropped = {c.order for c in prose} - {c.order for c in kept}
+        if any(c.order - 1 in dropped and (LEANS.match(c.unit.text) or POINTS_BACK.search(c.unit.text)) for c in kept):
+            return []
+        return kept
+
+    def coherent(self, prose: list[Candidate]) -> bool:
+        """The section can be shown whole: it does not open by leaning on something before it."""
+        return not LEANS.match(prose[0].unit.text) and not POINTS_BACK.search(prose[0].unit.text)
+
+    # scoring
+
+    def candidates(self, hits: list[Hit]) -> list[Candidate]:
+        """Every unit of the hits' sections and of their files' lead sections, scored."""
+        out: list[Candidate] = []
+        spans = [(h.chunk.source, h.chunk.start, h.chunk.end) for h in hits]
+        for sec, rank in self.sections(hits):
+            heading = self.match(f"{sec.chunks[0].title if sec.chunks else ''} {sec.name}")
+            thought = "思考题" in sec.name and not self.about_lecture
+            update = sec.name.startswith(UPDATE_SECTION)
+            first = True
+            for i, unit in enumerate(sec.units):
+                c = Candidate(unit, sec, rank, i)
+                out.append(c)
+                if unit.kind == "code":
+                    continue
+                c.framing = not self.about_lecture and bool(FRAMING.search(unit.text))
+                # A sentence that leans on the one before is about what that one names.
+                leans = i > 0 and (LEANS.match(unit.text) or POINTS_BACK.search(unit.text)) is not None
+                said = f"{sec.units[i - 1].text} {unit.text}" if leans else unit.text
+                c.terms = frozenset(t for t in tokens(said) if t in self.weights)
+                start, end = sec.offset + unit.start, sec.offset + unit.end
+                c.features[:] = (
+                    1.0, self.match(said), heading, 0.0, self.meaning(sec, unit),
+                    1.0 / (1.0 + 0.35 * (rank - 1)) if rank else 0.0, float(first),
+                    float(any(src == sec.source and s <= start and end <= e for src, s, e in spans)),
+                    float(c.framing), float(unit.kind == "sentence" and ASKS.search(unit.text) is not None),
+                    float(thought), float(update), float(sec.source.startswith("faq/")),
+                    min(len(unit.text), 200) / 100, float(rank == 0),
+                )
+                first = False
+        prose = [c for c in out if c.unit.kind != "code"]
+        if prose:
+            raw = np.array([c.features[4] for c in prose])
+            low, high = float(raw.min()), float(raw.max())
+            for c in prose:  # closeness in meaning relative to the other units here
+                c.features[3] = (c.features[4] - low) / (high - low) if high > low else 0.0
+            scores = 1.0 / (1.0 + np.exp(-(np.stack([c.features for c in prose]) @ self.weights_)))
+            for c, score in zip(prose, scores, strict=True):
+                c.score = float(score)
+        return out
+
+    def sections(self, hits: list[Hit]) -> list[tuple[Section, int]]:
+        """The hits' sections with their best rank, then each file's lead section (rank 0) if not
+        among them: a FAQ entry answers its title's question first, a lecture note states its topic."""
+        found = sections_of(self.snap, hits)
+        have = {(s.source, s.name) for s, _ in found}
+        for source in dict.fromkeys(s.source for s, _ in found):
+            lead = self.snap.lead_sections.get(source)
+            if lead is not None and (source, lead) not in have:
+                found.append((section(self.snap, (source, lead)), 0))
+        return found
+
+    def meaning(self, sec: Section, unit: Unit) -> float:
+        """Cosine of the question and the unit (0 when the index has no unit vectors)."""
+        row = self.snap.unit_rows.get((sec.source, sec.name, unit.text))
+        if row is None or self.query is None:
+            return 0.0
+        return float(self.snap.unit_vectors[row] @ self.query)
+
+    def match(self, text: str) -> float:
+        """The idf-weighted share of the question's terms that `text` contains."""
+        found = set(tokens(text))
+        return sum(w for t, w in self.weights.items() if t in found) / self.total
+
+    # groups: a unit with what it needs
+
+    def group(self, c: Candidate, cands: list[Candidate]) -> list[Candidate]:
+        """`c` with what it cannot stand without, in order; [] when that cannot be had."""
+        same = [x for x in cands if x.section is c.section]
+        if c.unit.kind == "item":
+            return self.whole_list(c, same)
+        head = self.leaned_on(c, same)
+        tail = self.follows(c, same)
+        if head is None or tail is None:
+            return []
+        return [*head, c, *tail]
+
+    def leaned_on(self, c: Candidate, same: list[Candidate], depth: int = 0) -> list[Candidate] | None:
+        """What `c` leans on (因此…, 上面这段…), back to a unit that stands on its own; [] when it
+        leans on nothing, None when what it leans on cannot be had."""
+        if c.unit.kind != "sentence" or not (LEANS.match(c.unit.text) or POINTS_BACK.search(c.unit.text)):
+            return []
+        before = self.before(c, same)
+        if before is None or before.framing or depth >= 2:
+            return None
+        if before.unit.kind == "item":
+            return self.whole_list(before, same) or None
+        if before.unit.kind == "code":
+            return [before] if len(before.unit.text) <= CODE_CHARS else None
+        further = self.leaned_on(before, same, depth + 1)
+        return None if further is None else [*further, before]
+
+    def follows(self, c: Candidate, same: list[Candidate]) -> list[Candidate] | None:
+        """What a unit that announces a list, a count or a block needs after it; None when the
+        announcement cannot be kept whole."""
+        text = c.unit.text
+        nxt = self.after(c, same)
+        ahead = POINTS_AHEAD.search(text) is not None
+        count = COUNT.search(text)
+        if nxt is not None and nxt.unit.kind == "item" and (ahead or count):
+            return self.whole_list(nxt, same, with_intro=False) or None
+        if nxt is not None and nxt.unit.kind == "code" and ahead:
+            return [nxt] if len(nxt.unit.text) <= CODE_CHARS else None
+        if count and text.rstrip().endswith(("。", ".", "：", ":")) and nxt is not None:
+            n = self.count_of(count.group(1))
+            items = self.following(c, same, n)
+            return items if len(items) == n else None
+        if ahead and text.rstrip().endswith(("：", ":")):
+            return None  # announces something that is not there
+        if ENUM.match(text) and text.startswith(("第一", "首先", "其一", "一是")):
+            return self.enumeration(c, same)
+        return []
+
+    def count_of(self, word: str) -> int:
+        return int(word) if word.isdigit() else CJK_NUM.get(word, 0)
+
+    def following(self, c: Candidate, same: list[Candidate], n: int) -> list[Candidate]:
+        """The next `n` sentences or items after `c` in its paragraph(s), when that is where the
+        announced items are (each starts a line of its own or the count is small)."""
+        out: list[Candidate] = []
+        cur = c
+        while len(out) < n:
+            nxt = self.after(cur, same)
+            if nxt is None or nxt.unit.kind == "code" or nxt.framing:
+                break
+            out.append(nxt)
+            cur = nxt
+        return out
+
+    def enumeration(self, c: Candidate, same: list[Candidate]) -> list[Candidate] | None:
+        """After "第一…" / "首先…": the following "第二…", "其次…" … sentences."""
+        out: list[Candidate] = []
+        cur = c
+        while (nxt := self.after(cur, same)) is not None and ENUM.match(nxt.unit.text):
+            out.append(nxt)
+            cur = nxt
+        return out or None
+
+    def whole_list(self, item: Candidate, same: list[Candidate], with_intro: bool = True) -> list[Candidate]:
+        items = [x for x in same if x.unit.kind == "item" and x.unit.list_id == item.unit.list_id]
+        if sum(len(x.unit.text) for x in items) > EXTENDED_CHARS - 80:
+            return []
+        if not with_intro:
+            return items
+        first = items[0]
+        intro = self.before(first, same)
+        if intro is None or intro.unit.kind != "sentence" or intro.framing:
+            return items
+        return [intro, *items]
+
+    def before(self, c: Candidate, same: list[Candidate]) -> Candidate | None:
+        i = c.order - 1
+        return same[i] if 0 <= i < len(same) and same[i].order == i else None
+
+    def after(self, c: Candidate, same: list[Candidate]) -> Candidate | None:
+        i = c.order + 1
+        return same[i] if i < len(same) and same[i].order == i else None
+
+    def restates(self, c: Candidate, plan: Plan) -> bool:
+        """`c` says what a chosen unit already says, in other words or in another source: their
+        vectors nearly coincide, or most of the shorter one's character pairs are in the other."""
+        mine, vec = _grams(c.unit.text), self.vector(c)
+        for p in plan.picked.values():
+            if _overlap(mine, _grams(p.unit.text)) >= 0.6:
+                return True
+            other = self.vector(p)
+            if vec is not None and other is not None and float(vec @ other) >= SAME_MEANING:
+                return True
+        return False
+
+    def vector(self, c: Candidate) -> np.ndarray | None:
+        row = self.snap.unit_rows.get((c.section.source, c.section.name, c.unit.text))
+        return None if row is None else self.snap.unit_vectors[row]
+
+    # reading order
+
+    def ordered(self, plan: Plan) -> list[tuple[Candidate, Chunk]]:
+        files: dict[str, int] = {}
+        for c in sorted(plan.picked.values(), key=lambda c: -c.score):
+            files.setdefault(c.section.source, len(files))
+        out = []
+        for c in sorted(plan.picked.values(), key=lambda c: (files[c.section.source],
+                                                             c.section.offset + c.unit.start)):
+            chunk = holder(c.section, c.unit)
+            if chunk is not None:
+                out.append((c, chunk))
+        return out
+
+
+def _grams(text: str) -> set[str]:
+    text = re.sub(r"\s+", "", text)
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    """Containment of the smaller in the larger: a restatement is often a shorter version."""
+    small = min(len(a), len(b))
+    return len(a & b) / small if small else 0.0
+
+
+def is_chinese(text: str) -> bool:
+    return bool(CJK_RUN.search(text))
