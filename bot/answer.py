@@ -118,14 +118,19 @@ def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> An
     if not chosen:
         first = next((h for h in hits if lead(h)), hits[0])
         chosen = [(None, first.chunk)]
-    update = latest(ev.snapshot, question, chosen) if options.updates else None
+    # What changed since the column comes last, marked: the 现状 lines chosen, or one that speaks to the subject.
+    updates = [(c.unit.text, k) for c, k in chosen if c and c.section.name.startswith(UPDATE_SECTION)]
+    chosen = [(c, k) for c, k in chosen if not (c and c.section.name.startswith(UPDATE_SECTION))]
+    if not updates and options.updates and chosen:
+        found = latest(ev.snapshot, question, chosen)
+        updates = [found] if found else []
     scores = {h.chunk.id: h.score for h in hits}
-    text, citations = render(question, chosen, update, scores, lead(ev.passages[0]) if ev.passages else "")
+    text, citations = render(question, chosen, updates, scores, lead(ev.passages[0]) if ev.passages else "")
     return Answer(question=question, answer=text, refused=False, citations=citations,
                   took_ms=ms_since(started), confidence=ev.confidence)
 
 
-def render(question: str, chosen: list[tuple[Candidate | None, Chunk]], update: tuple[str, Chunk] | None,
+def render(question: str, chosen: list[tuple[Candidate | None, Chunk]], updates: list[tuple[str, Chunk]],
            scores: dict[str, float], fallback: str) -> tuple[str, list[Citation]]:
     """The answer text, every unit followed by its marker, and the citations, numbered in order."""
     numbers: dict[str, int] = {}
@@ -140,13 +145,12 @@ def render(question: str, chosen: list[tuple[Candidate | None, Chunk]], update: 
         quotes.setdefault(chunk.id, []).append(unit_text)
         parts.append(_joined(cand, prev, f"{unit_text}[{n}]"))
         prev = cand
-    if update:
-        line, chunk = update
+    for i, (line, chunk) in enumerate(updates):
         n = numbers.setdefault(chunk.id, len(numbers) + 1)
         chunks[chunk.id] = chunk
         quotes.setdefault(chunk.id, []).append(line)
-        label = "现状：" if is_chinese(question) else "Update: "
-        parts.append(("\n" if "\n" in "".join(parts) else " ") + f"{label}{line}[{n}]")
+        label = ("现状：" if is_chinese(question) else "Update: ") if i == 0 else ""
+        parts.append(("\n" if i == 0 and parts else "") + f"{label}{line}[{n}]")
     text = "".join(parts).strip()
     if not is_chinese(question):
         text = lead_in([chunks[i] for i in numbers]) + "\n" + text

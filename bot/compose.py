@@ -50,6 +50,9 @@ CJK_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
 ENUM = re.compile(r"^(?:第[一二三四五六七八九十\d]|其[一二三四五]|[一二三四五]是|首先|其次|再次|然后|最后)")
 COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\.?\b|versus|differ|compare|comparison", re.I)
 COMPARED = 0.3  # a comparison's other side is quoted at this share of the usual bar
+NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|最新|后来|废弃|弃用|移除|删除|删掉|取代|替代|升级|"
+                 r"\bnow\b|today|current|still|deprecat|removed|replaced|latest|newer|upgrade", re.I)
+UPDATE_LEAD = 0.3  # a 现状 section's chance to lead the answer, when the question does not ask what changed
 ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|lecture|thought question", re.I)
 UPDATE_SECTION = "现状"
 
@@ -59,6 +62,7 @@ WHOLE_FLOOR = 0.15  # units of a section shown whole that score below this share
 SECOND_SECTION = 0.5  # a second section is quoted only when it is at least this likely to answer
 UNIT_FLOOR = 0.35  # units scored below this share of the section's best are left out
 SAME_MEANING = 0.975  # cosine of two units' vectors above which they say the same thing
+SAME_ELSEWHERE = 0.96  # ... when they come from different files
 COVERED = 0.6  # how much a unit is worth when every question term it has is in the answer already
 CODE_CHARS = 420  # longest code block quoted whole
 
@@ -174,6 +178,7 @@ class Composer:
         self.total = sum(self.weights.values()) or 1.0
         self.about_lecture = bool(ABOUT_LECTURE.search(question))
         self.compares = bool(COMPARISON.search(question))
+        self.asks_now = bool(NOW.search(question))
 
     def compose(self, hits: list[Hit]) -> list[tuple[Candidate, Chunk]]:
         """The units of the answer in reading order, each with the chunk it is quoted from: from
@@ -261,6 +266,8 @@ class Composer:
         for col in (-2, -1):  # how close in meaning, relative to the closest section here
             features[:, col] -= features[:, col].max()
         scores = 1.0 / (1.0 + np.exp(-(features @ self.section_weights)))
+        if not self.asks_now:  # a 现状 line is added at the end when it fits; it leads only when asked for
+            scores *= np.array([UPDATE_LEAD if g[0].section.name.startswith(UPDATE_SECTION) else 1.0 for g in groups])
         ranked = sorted(zip(groups, (float(x) for x in scores), features, strict=True), key=lambda gs: -gs[1])
         return ranked if with_features else [(g, score) for g, score, _ in ranked]
 
@@ -293,12 +300,17 @@ class Composer:
 
     def on_topic(self, prose: list[Candidate]) -> list[Candidate]:
         """A section's units without those far off the question (text that does not belong there,
-        such as a paragraph addressed to a model); [] when what is left would lean on what went."""
+        such as a paragraph addressed to a model), keeping whatever a kept unit needs (its list,
+        the items it counts); [] when what is left would lean on what went."""
         if not prose:
             return []
         floor = WHOLE_FLOOR * max(c.score for c in prose)
-        kept = [c for c in prose if c.score >= floor]
-        dropped = {c.order for c in prose} - {c.order for c in kept}
+        keep = {c.order for c in prose if c.score >= floor}
+        for c in prose:
+            if c.order in keep:
+                keep |= {g.order for g in self.group(c, prose)}
+        kept = [c for c in prose if c.order in keep]
+        dropped = {c.order for c in prose} - keep
         if any(c.order - 1 in dropped and (LEANS.match(c.unit.text) or POINTS_BACK.search(c.unit.text)) for c in kept):
             return []
         return kept
@@ -474,7 +486,9 @@ class Composer:
             if _overlap(mine, _grams(p.unit.text)) >= 0.6:
                 return True
             other = self.vector(p)
-            if vec is not None and other is not None and float(vec @ other) >= SAME_MEANING:
+            # Within a file a close neighbour usually adds a detail; from another file it usually repeats.
+            bar = SAME_MEANING if p.section.source == c.section.source else SAME_ELSEWHERE
+            if vec is not None and other is not None and float(vec @ other) >= bar:
                 return True
         return False
 

@@ -163,13 +163,17 @@ def segments(answer: str) -> list[tuple[str, list[int]]]:
             for m in SEGMENT.finditer(body) if m.group(1).strip()]
 
 
-def judge(q: Question, answer: str) -> dict[str, Any]:
-    """The nugget figures of one answer to one question."""
+Vector = Callable[[str], "np.ndarray | None"]
+
+
+def judge(q: Question, answer: str, vector: Vector = lambda _: None) -> dict[str, Any]:
+    """The nugget figures of one answer to one question (`vector`: a sentence's embedding, for
+    telling a restatement from a sentence that adds to the same fact)."""
     plain = MARKER.sub("", answer)
     stated = [n.stated_in(plain) for n in q.vital]
-    parts = [text for text, _ in segments(answer)] or [plain]
+    parts = [_bare(text) for text, _ in segments(answer)] or [plain]
     nuggets = q.vital + q.extra
-    repeated = any(_restates(a, b, nuggets) for a, b in combinations(parts, 2))
+    repeated = any(_restates(a, b, nuggets, vector) for a, b in combinations(parts, 2))
     last = parts[-1].strip() if parts else ""
     return {"vital": sum(stated) / len(stated) if stated else 0.0, "full": all(stated) if stated else False,
             "chars": len(plain.strip()), "repeated": repeated,
@@ -177,32 +181,43 @@ def judge(q: Question, answer: str) -> dict[str, Any]:
                                                                     and not LIST_START.match(parts[-2].strip()))}
 
 
+def _bare(text: str) -> str:
+    """A quoted stretch without what the composer puts before it (a list mark, a label)."""
+    text = text.removeprefix("- ")
+    for label in LABELS:
+        text = text.removeprefix(label)
+    return text
+
+
 def cited_exactly(answer: str, quotes: dict[int, list[str]]) -> bool:
     """Every stretch of the answer is followed by markers whose citations quote that exact stretch."""
     parts = segments(answer)
     if not parts:
         return False
-    for text, numbers in parts:
-        for label in LABELS:
-            text = text.removeprefix(label)
-        if not all(text in quotes.get(n, []) for n in numbers):
-            return False
-    return True
+    return all(all(_bare(text) in quotes.get(n, []) for n in numbers) for text, numbers in parts)
 
 
-def _restates(a: str, b: str, nuggets: tuple[Nugget, ...]) -> bool:
-    """Two stretches say the same thing: both state one nugget, or they share most character pairs."""
-    if any(n.stated_in(a) and n.stated_in(b) for n in nuggets):
-        return True
+SAME_THING = 0.94  # cosine of two sentences stating one nugget above which one only restates the other
+
+
+def _restates(a: str, b: str, nuggets: tuple[Nugget, ...], vector: Vector) -> bool:
+    """Two stretches say the same thing: both state one nugget and mean nearly the same (a
+    sentence that adds a detail to the same fact does not count), or they are nearly the same text."""
     grams = [{x[i : i + 2] for i in range(len(x) - 1)} for x in (a, b)]
     union = grams[0] | grams[1]
-    return bool(union) and len(grams[0] & grams[1]) / len(union) >= 0.5
+    if union and len(grams[0] & grams[1]) / len(union) >= 0.5:
+        return True
+    if not any(n.stated_in(a) and n.stated_in(b) for n in nuggets):
+        return False
+    va, vb = vector(a), vector(b)
+    return va is None or vb is None or float(va @ vb) >= SAME_THING
 
 
 def evaluate_answers(bot: Bot, questions: list[Question], progress: bool = True) -> dict[str, Any]:
     """kqa's extractive answers against two baselines on the same retrieval, question by question."""
     bot.warm()
     options = bot.settings
+    vector = sentence_vectors(bot)
     rows = []
     for q in tqdm([q for q in questions if q.vital], desc="answers", unit="q", disable=not progress):
         started = time.perf_counter()
@@ -218,12 +233,28 @@ def evaluate_answers(bot: Bot, questions: list[Question], progress: bool = True)
         rows.append({
             "id": q.id, "lang": q.lang, "kind": q.kind, "question": q.q, "refused": ans.refused,
             "gather_ms": (gathered - started) * 1000, "kqa_ms": composed, "v1_ms": v1_ms,
-            "kqa": {**judge(q, ans.answer), "cited_exactly": not ans.refused and cited_exactly(ans.answer, quotes),
-                    "answer": ans.answer},
-            "best passage": {**judge(q, best), "answer": best},
-            "composer v1": {**judge(q, v1), "answer": v1},
+            "kqa": {**judge(q, ans.answer, vector), "answer": ans.answer,
+                    "cited_exactly": not ans.refused and cited_exactly(ans.answer, quotes)},
+            "best passage": {**judge(q, best, vector), "answer": best},
+            "composer v1": {**judge(q, v1, vector), "answer": v1},
         })
     return {"summary": summarize_answers(rows), "rows": rows}
+
+
+def sentence_vectors(bot: Bot) -> Vector:
+    """A sentence's vector: the index's own when it holds that sentence, else embedded now."""
+    snap = bot.retriever.snapshot()
+    rows = {text: row for (_, _, text), row in snap.unit_rows.items()}
+    made: dict[str, np.ndarray] = {}
+
+    def vector(text: str) -> np.ndarray | None:
+        if text in rows:
+            return np.asarray(snap.unit_vectors[rows[text]])
+        if text not in made:
+            made[text] = bot.embedder.encode_passages([text])[0]
+        return made[text]
+
+    return vector
 
 
 def summarize_answers(rows: list[dict[str, Any]]) -> dict[str, Any]:

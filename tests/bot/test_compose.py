@@ -1,0 +1,189 @@
+"""The composer over a small corpus written to trip it: lists announced by a count, sentences that
+lean on the one before, a lecture's framing and its 思考题, a FAQ entry and a note saying the same
+thing, a 现状 section, code. Real model, real Chroma, real sentence vectors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from api.settings import Settings
+from bot.answer import MARKER, Answer
+from bot.bot import Bot
+from bot.evaluate import cited_exactly, segments
+from index.build import build_index
+from index.embed import Embedder
+from index.store import Store, StoreOptions
+
+NOTE = """---
+lecture: 14
+title: Pod 的基本用法
+---
+
+# Pod 的基本用法
+
+这一讲处理 Pod 的另一半：它的状态和它的生命周期。
+
+## Pod 的生命周期：phase
+
+Pod 对象的 status.phase 字段描述它处在生命周期的哪个阶段，它有五种取值。
+Pending 表示 Pod 已经被 API Server 接受，但还有容器没能创建出来，比如还没调度成功。
+Running 表示 Pod 已经绑定到节点，所有容器都已创建，至少有一个正在运行。
+Succeeded 表示 Pod 里的所有容器都正常退出了，一次性任务常见这个状态。
+Failed 表示所有容器都已终止，并且至少有一个容器以非零退出码结束。
+Unknown 表示 kubelet 没法把 Pod 的状态报上来，多半是节点和控制平面之间的网络出了问题。
+
+## 重启策略
+
+Pod 的 restartPolicy 决定容器退出后 kubelet 怎么处理。
+因此，Job 里的 Pod 一般把 restartPolicy 设成 OnFailure 或 Never。
+
+## 思考题
+
+思考题：如果 Pod 一直是 Running，应用却不能服务，可能是什么原因？
+
+答：容器的 1 号进程不是应用本身时，应用退出了容器仍然在运行，phase 依旧是 Running。
+
+## 现状
+
+Pod 的 phase 字段至今没有变化，新版本只是在 Conditions 里加了更多类型。
+"""
+
+MODES = """---
+lecture: 37
+title: kube-proxy 与 Service
+---
+
+# kube-proxy 与 Service
+
+## 三种代理模式
+
+kube-proxy 把 Service 的规则落到节点上，它支持三种代理模式：
+
+- userspace：最早的实现，流量要经过 kube-proxy 进程本身，性能最差。
+- iptables：为每个 Service 生成 iptables 规则，是长期以来的默认模式。
+- ipvs：用内核的 IPVS 做负载均衡，Service 很多时性能明显更好。
+
+## 一个例子
+
+下面这条命令列出节点上为 Service 生成的规则：
+
+```bash
+iptables-save -t nat | grep KUBE-SVC
+```
+
+"""
+
+STORAGE = """---
+lecture: 28
+title: 存储插件
+---
+
+# 存储插件
+
+## FlexVolume 怎么工作
+
+FlexVolume 要求把插件的可执行文件提前放到每个节点的固定目录下，kubelet 直接调用它来挂载存储。
+
+## 现状
+
+FlexVolume 插件已经被 CSI 取代，新的存储插件都应该按 CSI 规范来写。
+"""
+
+FAQ = """---
+lecture: 14
+title: Pod 的 phase 有哪几种？
+kind: faq
+---
+
+# Pod 的 phase 有哪几种？
+
+Pod 的 phase 一共有 Pending、Running、Succeeded、Failed、Unknown 五种。
+"""
+
+
+@pytest.fixture(scope="module")
+def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
+    root = tmp_path_factory.mktemp("compose")
+    corpus = root / "corpus"
+    (corpus / "column").mkdir(parents=True)
+    (corpus / "faq").mkdir()
+    (corpus / "column" / "14-pod.md").write_text(NOTE, encoding="utf-8")
+    (corpus / "column" / "37-proxy.md").write_text(MODES, encoding="utf-8")
+    (corpus / "column" / "28-storage.md").write_text(STORAGE, encoding="utf-8")
+    (corpus / "faq" / "001-pod-phase.md").write_text(FAQ, encoding="utf-8")
+    settings = Settings(corpus_dir=corpus, store=StoreOptions(path=root / "index"), data_dir=root / "data")
+    build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
+    return Bot.open(settings, embedder)
+
+
+def plain(ans: Answer) -> str:
+    return MARKER.sub("", ans.answer)
+
+
+def quotes_of(ans: Answer) -> dict[int, list[str]]:
+    return {c.n: c.quotes for c in ans.citations}
+
+
+def test_every_sentence_carries_its_marker_and_its_citation_quotes_it_exactly(trap: Bot) -> None:
+    for question in ("Pod 的 phase 有哪几种？", "kube-proxy 有哪些代理模式", "Job 的 restartPolicy 怎么设"):
+        ans = trap.answer(question)
+        assert not ans.refused, question
+        assert cited_exactly(ans.answer, quotes_of(ans)), ans.answer
+        for c in ans.citations:
+            assert c.quote == c.quotes[0] and all(q in c.text for q in c.quotes)
+
+
+def test_a_count_comes_with_all_its_items(trap: Bot) -> None:
+    text = plain(trap.answer("Pod 的生命周期有哪几个阶段，分别是什么意思？"))
+    assert all(p in text for p in ("Pending", "Running", "Succeeded", "Failed", "Unknown")), text
+
+
+def test_a_list_announced_by_a_colon_comes_whole_on_lines_of_its_own(trap: Bot) -> None:
+    ans = trap.answer("kube-proxy 有哪几种代理模式？")
+    lines = ans.answer.splitlines()
+    items = [line for line in lines if line.startswith("- ")]
+    assert [re.split(r"[：\[]", i[2:])[0] for i in items] == ["userspace", "iptables", "ipvs"], ans.answer
+    assert not ans.answer.rstrip().endswith(("：", "；"))
+
+
+def test_a_sentence_that_leans_on_the_one_before_comes_with_it(trap: Bot) -> None:
+    text = plain(trap.answer("为什么 Job 的 Pod 要把 restartPolicy 设成 OnFailure？"))
+    assert "因此，Job 里的 Pod" in text
+    assert text.index("Pod 的 restartPolicy 决定") < text.index("因此，Job 里的 Pod")
+
+
+def test_framing_and_thought_question_prompts_are_not_answers(trap: Bot) -> None:
+    text = plain(trap.answer("Pod 一直 Running 但应用不服务是怎么回事"))
+    assert "这一讲处理" not in text and "思考题：" not in text
+    assert "1 号进程不是应用本身" in text  # the 思考题's answer is
+
+
+def test_one_fact_once_across_a_faq_entry_and_a_note(trap: Bot) -> None:
+    parts = [t for t, _ in segments(trap.answer("Pod 的 phase 有哪几种？").answer)]
+    assert sum("Succeeded" in p for p in parts) == 1, parts  # the FAQ's list or the note's, not both
+
+
+def test_an_english_question_gets_an_english_lead_in_naming_the_lecture(trap: Bot) -> None:
+    ans = trap.answer("what are the phases of a pod?")
+    first, rest = ans.answer.split("\n", 1)
+    assert first.startswith("From the column's Chinese notes on lecture 14") and not MARKER.search(first)
+    assert MARKER.search(rest) and cited_exactly(ans.answer, quotes_of(ans))
+    assert trap.answer("Pod 的 phase 有哪几种？").answer.split("\n")[0].startswith("Pod")  # none for Chinese
+
+
+def test_an_update_that_speaks_to_the_subject_ends_the_answer(trap: Bot) -> None:
+    ans = trap.answer("FlexVolume 插件是怎么工作的？")
+    last = ans.answer.rstrip().splitlines()[-1]
+    assert last.startswith("现状：FlexVolume 插件已经被 CSI 取代"), ans.answer
+    assert cited_exactly(ans.answer, quotes_of(ans))
+    unrelated = trap.answer("kube-proxy 有哪几种代理模式？")
+    assert "现状" not in unrelated.answer  # only when it speaks to the subject
+
+
+def test_a_refusals_closest_passages_quote_prose_never_code(trap: Bot, tmp_path: Path) -> None:
+    ans = trap.answer("红烧肉怎么做才不腻？")
+    assert ans.refused and ans.citations
+    assert all(not c.quote.startswith(("```", "#")) and c.quote in c.text for c in ans.citations)
