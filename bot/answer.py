@@ -65,6 +65,7 @@ class Answer:
     took_ms: float
     confidence: dict[str, float] = field(default_factory=dict)
     mode: str = "extractive"  # or "generated" (bot.generate)
+    not_covered: list[str] = field(default_factory=list)  # a refusal's: what the column does not cover
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +88,7 @@ class Evidence:
     snapshot: Snapshot
     started: float
     query: np.ndarray | None = None  # the question's vector, as retrieval embedded it
+    not_covered: tuple[str, ...] = ()  # when refused: what the question asks that the column does not cover
 
 
 def gather(question: str, retriever: Retriever, options: AnswerOptions, refusal: RefusalOptions,
@@ -98,9 +100,10 @@ def gather(question: str, retriever: Retriever, options: AnswerOptions, refusal:
     snap = retriever.snapshot()
     sig = signals(snap, question, found)
     confidence = {**sig.as_dict(), "fused": round(float(hits[0].score), 5) if hits else 0.0}
+    refused = not hits or refuse(sig, refusal)
     return Evidence(question=question, hits=hits, passages=hits[: top_k or options.passages],
-                    refused=not hits or refuse(sig, refusal), confidence=confidence, snapshot=snap,
-                    started=started, query=found.query)
+                    refused=refused, confidence=confidence, snapshot=snap, started=started, query=found.query,
+                    not_covered=sig.not_covered(refusal) if refused else ())
 
 
 def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> Answer:
@@ -108,10 +111,11 @@ def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> An
     question, hits, started = ev.question, ev.hits, ev.started
     if ev.refused:
         closest = [h for h in hits if lead(h)][: refusal.citations]
+        text = refusal_text(question, ev.not_covered, neighbour(closest[0].chunk, question) if closest else "")
         return Answer(
-            question=question, answer=refusal_text(question), refused=True,
+            question=question, answer=text, refused=True,
             citations=[cite(i + 1, h.chunk, [lead(h)], h.score) for i, h in enumerate(closest)],
-            took_ms=ms_since(started), confidence=ev.confidence,
+            took_ms=ms_since(started), confidence=ev.confidence, not_covered=list(ev.not_covered),
         )
     chosen: list[tuple[Candidate | None, Chunk]] = list(
         Composer(ev.snapshot, question, ev.query, options.max_chars, options.max_sentences).compose(ev.passages))
@@ -170,6 +174,14 @@ def _joined(cand: Candidate | None, prev: Candidate | None, part: str) -> str:
     if prev is not None and prev.section is cand.section and prev.unit.paragraph != cand.unit.paragraph:  # type: ignore[union-attr]
         return "\n" + part
     return part if is_chinese(part[:4]) else " " + part
+
+
+def neighbour(chunk: Chunk, question: str) -> str:
+    """How a refusal names the closest thing the column has: the lecture (or FAQ entry) and section."""
+    where = " › ".join(p for p in (chunk.title, chunk.section) if p)
+    if is_chinese(question):
+        return f"{lecture_tag(chunk.lecture).strip()}《{where}》" if chunk.lecture is not None else f"《{where}》"
+    return f"lecture {chunk.lecture} ({where})" if chunk.lecture is not None else f"“{where}”"
 
 
 def lead_in(chunks: list[Chunk]) -> str:

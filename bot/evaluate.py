@@ -103,7 +103,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return out
 
     langs = sorted({r["lang"] for r in rows})
-    return {"overall": block(rows), **{lang: block([r for r in rows if r["lang"] == lang]) for lang in langs}}
+    kinds = sorted({r["kind"] for r in rows if not r["answerable"]})
+    return {"overall": block(rows), **{lang: block([r for r in rows if r["lang"] == lang]) for lang in langs},
+            "refused by kind": {k: _mean(r["refused"] for r in rows if r["kind"] == k and not r["answerable"])
+                                for k in kinds}}
 
 
 def run(questions: list[Question], search: Callable[[str], list[Hit]],
@@ -115,7 +118,7 @@ def run(questions: list[Question], search: Callable[[str], list[Hit]],
         t1 = time.perf_counter()
         refused = refuse(q.q) if refuse else False
         t2 = time.perf_counter()
-        row = {"id": q.id, "lang": q.lang, "answerable": q.answerable, "refused": float(refused),
+        row = {"id": q.id, "lang": q.lang, "kind": q.kind, "answerable": q.answerable, "refused": float(refused),
                "search_ms": (t1 - t0) * 1000, "ask_ms": (t2 - t1) * 1000 if refuse else None,
                "top": hits[0].chunk.source if hits else None,
                "dense": hits[0].dense if hits else 0.0}
@@ -142,8 +145,13 @@ def render(report: dict[str, Any]) -> str:
             "search_ms_p50", "search_ms_p95", "ask_ms_p50", "ask_ms_p95"]
     lines = ["| set | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
     for name, block in report["summary"].items():
+        if name == "refused by kind":
+            continue
         cells = ["" if block.get(c) is None else str(block.get(c)) for c in cols]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    kinds = report["summary"].get("refused by kind") or {}
+    if kinds:
+        lines += ["", "unanswerable refused, by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items())]
     return "\n".join(lines)
 
 

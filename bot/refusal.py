@@ -26,10 +26,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bot.retrieve import Retrieval, Snapshot
-from bot.terms import CJK_RUN, DATA, _jieba, glossary_hits, normalize, stopwords, tokens
+from bot.retrieve import Hit, Retrieval, Snapshot
+from bot.terms import CJK_RUN, DATA, _jieba, expand, glossary_hits, in_glossary, normalize, stopwords, tokens
 
 WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
+TITLED = re.compile(r"(?<![A-Za-z0-9_.-])[A-Z][a-z]{3,30}(?![A-Za-z0-9_-])")
 # CamelCase in any case (podReplicaBalancer, PodSecurityPolicy): at least two humps.
 CAMEL = re.compile(r"\b(?:[A-Z][a-z0-9]{1,30}|[a-z]{1,30})(?:[A-Z][a-z0-9]{1,30}){1,8}[A-Z]?\b")
 DOTTED = re.compile(r"\b(?:spec|metadata|status|data)\.[\w.]{1,80}")
@@ -38,6 +39,10 @@ DOTTED = re.compile(r"\b(?:spec|metadata|status|data)\.[\w.]{1,80}")
 HYPHENATED = re.compile(r"\b[a-z][a-z0-9]{0,30}(?:-[a-z0-9]{1,30}){1,5}\b")
 COMPONENT = re.compile(r"^(?:kube|k8s|etcd|cri|csi|cni|core|node|cluster|container|docker|runc|pod|ingress|"
                        r"cloud|metrics|istio|calico|flannel|cilium|helm)-|\d")
+# A placeholder in a name (app.kubernetes.io/xxx, <name>): the question means a family of names.
+PLACEHOLDER = re.compile(r"(?:^|[/.\-_])(?:x{2,}|y{2,}|foo|bar|\*|<[^>]*>|\.\.\.)(?:$|[/.\-_])")
+MAX_VALUES = 6  # `field: Value` pairs checked per question
+SCAN_CHARS = 200  # what of a question its terms are looked up from
 MAX_NAMES = 24  # names checked per question: a 2,000-character list of made-up names costs no more than this
 ANNOTATION = re.compile(r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:io|com|org|dev|sh)/[a-z0-9][\w.-]*")
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
@@ -54,8 +59,12 @@ class RefusalOptions(BaseModel):
     min_dense: float = Field(0.865, description="Refuse below this cosine similarity of the best passage.")
     min_margin: float = Field(0.01, description="Refuse when the best passage stands less than this above "
                                                 "the corpus background (cosine).")
-    unseen_min_dense: float = Field(0.89, description="Refuse a Chinese question that names a Latin term the "
-                                    "corpus never uses when the best passage's cosine is below this.")
+    unseen_min_dense: float = Field(0.90, description="Refuse a question with a term the corpus never uses (a "
+                                    "Latin word or a noun of a Chinese question, a name in an English one) when the "
+                                    "best passage's cosine is below this.")
+    absent_min_dense: float = Field(0.0, description="Refuse a question naming something the corpus knows but the "
+                                    "best passages never mention when the best passage's cosine is below this "
+                                    "(0: off).")
     citations: int = Field(3, ge=0, le=10, description="Closest passages shown with a refusal.")
 
 
@@ -63,12 +72,25 @@ class RefusalOptions(BaseModel):
 class Signals:
     dense: float
     margin: float
-    unknown: tuple[str, ...]
-    unseen: tuple[str, ...] = ()
+    unknown: tuple[str, ...]  # names the corpus never uses: refused whatever else is true
+    unseen: tuple[str, ...] = ()  # other terms it never uses: refused unless the evidence is strong
+    absent: tuple[str, ...] = ()  # names it uses, but not in the passages found: they are about a neighbour
 
     def as_dict(self) -> dict[str, float]:
         return {"dense": round(self.dense, 4), "margin": round(self.margin, 4),
-                "unknown_terms": float(len(self.unknown)), "unseen_terms": float(len(self.unseen))}
+                "unknown_terms": float(len(self.unknown)), "unseen_terms": float(len(self.unseen)),
+                "absent_terms": float(len(self.absent))}
+
+    def not_covered(self, options: RefusalOptions) -> tuple[str, ...]:
+        """What the question asks about that the column does not cover, as the reader wrote it:
+        the terms that weighed in the rule."""
+        absent = self.absent if options.absent_min_dense and self.dense < options.absent_min_dense else ()
+        out: list[str] = []
+        for term in self.unknown + self.unseen + absent:  # once each, as written: "kube-meshd", not also "meshd"
+            key = normalize(term)
+            if not any(key in normalize(t) for t in out):
+                out.append(term)
+        return tuple(out)
 
 
 @cache
@@ -78,12 +100,23 @@ def kubectl_commands() -> frozenset[str]:
 
 
 def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
+    """The signals for `question` (its first SCAN_CHARS characters: a long question is pasted text,
+    and its cost must stay bounded)."""
     hits = found.hits
+    scan = question[:SCAN_CHARS]
+    latin = unseen_terms(snap, scan)
+    chinese = _unseen_chinese(snap, scan)
+    # A capitalised word of a Chinese question the corpus never uses is a name ("Premium" level, "Tekton").
+    titled = tuple(w for w in TITLED.findall(scan) if normalize(w) in latin)
+    compounds = tuple(t for t, compound in chinese if compound)
+    unknown = unknown_identifiers(snap, scan) + unknown_values(snap, scan) + titled + compounds
+    unseen = latin + tuple(t for t, compound in chinese if not compound) + unseen_names(snap, scan)
     return Signals(
         dense=hits[0].dense if hits else 0.0,
         margin=found.margin,
-        unknown=unknown_identifiers(snap, question),
-        unseen=unseen_terms(snap, question),
+        unknown=tuple(dict.fromkeys(unknown)),
+        unseen=tuple(dict.fromkeys(unseen)),
+        absent=absent_names(snap, scan, hits[:SUPPORT_PASSAGES]),
     )
 
 
@@ -98,25 +131,120 @@ NOUNS = frozenset({"n", "nz", "nt", "vn", "ns"})  # jieba's tags for nouns (ns: 
 
 
 def unseen_words(snap: Snapshot, question: str) -> tuple[str, ...]:
-    """Chinese content words of the question (nouns, and a one-character noun with the word after
-    it: 热+迁移) that occur nowhere in the corpus and that the glossary does not map."""
+    """Chinese nouns of the question (dictionary words) that occur nowhere in the corpus and that the
+    glossary does not map; and (second) new compounds of known parts (热 + 迁移 → 热迁移) that occur
+    nowhere in it: the name of a feature, asked about as if it existed."""
+    found = _unseen_chinese(snap, question)
+    return tuple(t for t, compound in found if not compound) + tuple(t for t, compound in found if compound)
+
+
+# 火 + 起来 is not a name: a one-character word before a direction complement is a verb phrase.
+DIRECTIONS = frozenset("起来 出来 下来 下去 上去 上来 过来 过去 进来 进去 回来 回去 开来".split())
+
+
+def _unseen_chinese(snap: Snapshot, question: str) -> list[tuple[str, bool]]:
     if not CJK_RUN.search(question):
-        return ()
+        return []
     words = _pos(question)
-    out = []
+    out: dict[str, bool] = {}  # candidate terms, in order: each is looked up once
     for i, (word, flag) in enumerate(words):
         if not CJK_RUN.fullmatch(word):
             continue
-        term, after = None, words[i + 1] if i + 1 < len(words) else ("", "")
-        if len(word) >= 2 and flag in NOUNS:
-            term = word
+        after = words[i + 1] if i + 1 < len(words) else ("", "")
+        if len(word) >= 2 and flag in NOUNS and word in _dictionary():
+            term, compound = word, False  # a dictionary word: jieba's guesses at unknown ones are often chat (能串)
         elif len(word) == 1 and flag in ("n", "ng") and len(after[0]) >= 2 and after[1] in NOUNS | {"v"} \
-                and CJK_RUN.fullmatch(after[0]):
-            term = word + after[0]  # 热 + 迁移: a new compound of known parts
-        if term and term not in chat_words() and term not in stopwords() and normalize(term) not in snap.text \
-                and not glossary_hits(term):
-            out.append(term)
-    return tuple(dict.fromkeys(out))
+                and CJK_RUN.fullmatch(after[0]) and after[0] not in DIRECTIONS:
+            term, compound = word + after[0], True
+        else:
+            continue
+        if term in out or term in chat_words() or term in stopwords():
+            continue
+        out[term] = compound
+        if len(out) >= MAX_NAMES:
+            break
+    return [(t, c) for t, c in out.items() if not snap.mentions(normalize(t)) and not glossary_hits(t)]
+
+
+# Capitalised words and acronyms in an English question: product and tool names (Kustomize, Linkerd,
+# IAM), unless they start a sentence.
+PROPER = re.compile(r"(?<![.?!]\s)(?<!^)\b(?:[A-Z][a-z]{2,30}(?:[A-Z][a-z]{1,30})*|[A-Z]{2,8}[a-z]?)\b")
+COMMON = frozenset("""i what how why when where which who does do can could would should will is are was were the a an
+    my our your their this that these those it its if in on at for from with without about into after before
+    kubernetes""".split())
+
+
+def unseen_names(snap: Snapshot, question: str) -> tuple[str, ...]:
+    """Names in an English question (capitalised words, acronyms) the corpus never uses, is not one
+    typo away from, and the glossary does not map: the question is about a product it does not cover."""
+    if CJK_RUN.search(question):
+        return ()
+    out = []
+    for m in PROPER.finditer(question):
+        word = normalize(m.group(0))
+        singular = word[:-1] if word.endswith("s") and len(word) > 3 else word  # PVCs, Secrets
+        known = any(w in snap.idf or snap.mentions(w) or in_glossary(w) or snap.spelling.correct(w)
+                    for w in (word, singular))
+        if word not in COMMON and not known:
+            out.append(m.group(0))
+    return tuple(dict.fromkeys(out))[:MAX_NAMES]
+
+
+# `field: Value` in a question: a real field with a value the corpus never gives it.
+FIELD_VALUE = re.compile(r"\b([a-z][a-zA-Z]{2,40})(?::|\s{0,3}(?:=|设成|设为|设置成|设置为|改成|配成|写成))"
+                         r"\s{0,3}[\"']?([A-Za-z][A-Za-z0-9-]{1,40})")
+
+
+def unknown_values(snap: Snapshot, question: str) -> tuple[str, ...]:
+    """`field: Value` pairs whose field the corpus knows but never with that value near it."""
+    out = []
+    for m in list(FIELD_VALUE.finditer(question))[:MAX_VALUES]:
+        field, value = normalize(m.group(1)), normalize(m.group(2))
+        if not snap.mentions(field) or value in ("true", "false"):
+            continue
+        at, seen = 0, False
+        for _ in range(20):  # the first 20 mentions of the field are plenty (and bound the work)
+            at = snap.text.find(field, at)
+            if at < 0:
+                break
+            if value in snap.text[at : at + 400]:
+                seen = True
+                break
+            at += len(field)
+        if not seen and snap.spelling.correct(value) is None:  # Retian: a typo of a value it knows
+            out.append(f"{m.group(1)}: {m.group(2)}")
+    return tuple(out)
+
+
+SUPPORT_PASSAGES = 3  # the passages an answer mostly draws on: the question's names should be in them
+
+
+def absent_names(snap: Snapshot, question: str, hits: list[Hit]) -> tuple[str, ...]:
+    """Names of the question (CamelCase, fields, flags, component names; Latin words of a Chinese
+    question) that the corpus uses but none of the best passages' sections mention, directly or
+    by a glossary equivalent: the passages are about a neighbour of what was asked."""
+    if not hits:
+        return ()
+    seen = "\n".join(normalize(snap.section_text(h.chunk.source, h.chunk.section)) for h in hits)
+    chinese = bool(CJK_RUN.search(question))
+    names = [m.group(0) for pattern in (CAMEL, DOTTED, FLAG, ANNOTATION) for m in pattern.finditer(question)]
+    if chinese:
+        names += [t for t in tokens(question) if WORD.fullmatch(t) and t in snap.vocab and len(t) >= 4]
+    out = []
+    for name in list(dict.fromkeys(names))[:MAX_NAMES]:
+        key = normalize(name).lstrip("-")
+        if key in stopwords() or key in seen:
+            continue
+        if any(normalize(eq) in seen for eq in expand([key])):
+            continue
+        out.append(name)
+    return tuple(out)
+
+
+@cache
+def _dictionary() -> frozenset[str]:
+    jieba = _jieba()
+    return frozenset(w for w, n in jieba.dt.FREQ.items() if n)
 
 
 @cache
@@ -132,19 +260,31 @@ def _pos(text: str) -> list[tuple[str, str]]:
 
 
 def refuse(sig: Signals, options: RefusalOptions) -> bool:
-    """The calibrated rule: any one weak signal is enough."""
+    """The calibrated rule (docs/refusal.md): any one weak signal is enough."""
     return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < options.min_dense
-            or (bool(sig.unseen) and sig.dense < options.unseen_min_dense))
+            or (bool(sig.unseen) and sig.dense < options.unseen_min_dense)
+            or (bool(sig.absent) and sig.dense < options.absent_min_dense))
 
 
-def refusal_text(question: str) -> str:
-    """What a refusal says, in the question's language."""
-    if CJK_RUN.search(question):
+def refusal_text(question: str, not_covered: tuple[str, ...] = (), closest: str = "") -> str:
+    """What a refusal says, in the question's language: what the column does not cover, when the
+    rule knows, and where the closest it has is."""
+    chinese = bool(CJK_RUN.search(question))
+    if not_covered:
+        terms = ("、" if chinese else ", ").join(not_covered[:4])
+        if chinese:
+            return f"专栏没有讲到 {terms}；最接近的内容是{closest}，见下面几段。" if closest else \
+                f"专栏没有讲到 {terms}。下面是最接近的几段内容，供你参考。"
+        return (f"The column does not cover {terms}; the closest it has is {closest}, quoted below."
+                if closest else f"The column does not cover {terms}. Here are the closest passages it has.")
+    if chinese:
         return "专栏里似乎没有讲到这个问题。下面是最接近的几段内容，供你参考。"
     return "The column does not seem to cover this. Here are the closest passages it has."
 
 
 def unseen_terms(snap: Snapshot, question: str) -> tuple[str, ...]:
+    """Latin words of a Chinese question (there they are terms) that the corpus never uses, is not one
+    typo away from, and the glossary does not map."""
     if not CJK_RUN.search(question):
         return ()  # most words of an English question are absent from a Chinese corpus anyway
     mapped = {t for term in glossary_hits(question) for t in tokens(term)}
@@ -173,6 +313,6 @@ def _known(snap: Snapshot, ident: str) -> bool:
     typo away (a dictionary lookup, so a question full of names costs little)."""
     name = normalize(ident).lstrip("-")
     last = name.rsplit(".", 1)[-1]
-    if name in snap.idf or last in snap.idf or name in snap.text or glossary_hits(name):
+    if PLACEHOLDER.search(name) or name in snap.idf or last in snap.idf or snap.mentions(name) or in_glossary(name):
         return True
     return snap.spelling.correct(last) is not None or snap.spelling.correct(last.replace("-", "")) is not None

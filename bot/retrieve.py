@@ -79,6 +79,7 @@ class Snapshot:
     lead_sections: dict[str, str]  # source -> its first section
     text: str  # every passage with its title and section, normalised (bot.terms.normalize), for lookups
     sections_cache: dict[tuple[str, str], Any] = field(default_factory=dict)  # bot.compose's, filled lazily
+    mentions_cache: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def load(cls, store: Store, info: IndexInfo) -> Snapshot:
@@ -118,6 +119,24 @@ class Snapshot:
             long_terms=[t for t in idf if len(t) >= 6 and t.isascii()],
             spelling=Spelling(df),
         )
+
+
+    def mentions(self, term: str) -> bool:
+        """Whether the corpus has `term` (normalised) anywhere in its text; remembered, since a
+        substring search of the whole corpus costs about a millisecond."""
+        found = self.mentions_cache.get(term)
+        if found is None:
+            if len(self.mentions_cache) > MENTIONS_KEPT:
+                self.mentions_cache.clear()
+            found = self.mentions_cache[term] = term in self.text
+        return found
+
+    def section_text(self, source: str, section: str) -> str:
+        """A section's passages joined (they overlap), for looking terms up in."""
+        return "\n".join(self.chunks[i].text for i in self.section_chunks.get((source, section), ()))
+
+
+MENTIONS_KEPT = 50_000
 
 
 class Retriever:

@@ -22,6 +22,7 @@ IDENT = re.compile(r"/?[a-z0-9_]+(?:[./:+#-]+[a-z0-9_]+)*")
 CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 TOKEN = re.compile(IDENT.pattern + "|" + CJK_RUN.pattern)
 PART_SPLIT = re.compile(r"[./:+#_-]+")
+QUERY_CHARS = 300  # a question's characters its terms are taken from (the longest development question has 180)
 
 
 @cache
@@ -87,6 +88,11 @@ def _tokens(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def in_glossary(term: str) -> bool:
+    """Whether `term` itself (normalised) is a glossary term."""
+    return normalize(term) in _glossary_index()
+
+
 def expand(terms: list[str]) -> list[str]:
     """Glossary equivalents of `terms` (as phrases) and of the whole normalised question."""
     index = _glossary_index()
@@ -115,7 +121,9 @@ def glossary_hits(question: str) -> list[str]:
 
 
 def query_terms(question: str) -> tuple[list[str], list[str]]:
-    """(terms of the question, glossary equivalents to add) for retrieval and answering."""
+    """(terms of the question, glossary equivalents to add) for retrieval and answering, from its
+    first QUERY_CHARS characters: what a pasted page adds after that is noise, and costs time."""
+    question = question[:QUERY_CHARS]
     base = tokens(question)
     hits = glossary_hits(question)
     extra = [t for eq in expand(hits) for t in tokens(eq)]

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "models" / "multilingual-e5-small"
 T = TypeVar("T")
+QUERY_TOKENS = 64  # a question's tokens that are embedded (the longest of 1,062 development questions has 53)
 
 
 class EmbedOptions(BaseModel):
@@ -110,8 +111,11 @@ class Embedder(Embeddings):
         ))
 
     def encode_query(self, text: str) -> np.ndarray:
+        """The question's vector, from its first QUERY_TOKENS tokens: a question is a sentence or
+        two, and a pasted page must not cost a reader's worth of model time."""
         if self.onnx:
-            return np.asarray(self.onnx.encode([text], "query")[0])
+            return np.asarray(self.onnx.encode([text], "query", max_tokens=QUERY_TOKENS)[0])
+        text = text[: QUERY_TOKENS * 2]  # sentence-transformers would take 512 tokens; about as many
         return np.asarray(self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)[0])
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

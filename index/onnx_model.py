@@ -78,22 +78,24 @@ class OnnxEncoder:
         self.prompts: dict[str, str] = config.get("prompts", {})
         self.dim = int(json.loads((folder / "1_Pooling" / "config.json").read_text())["embedding_dimension"])
 
-    def encode(self, texts: list[str], prompt: str, batch_size: int = 8) -> np.ndarray:
+    def encode(self, texts: list[str], prompt: str, batch_size: int = 8, max_tokens: int = MAX_TOKENS) -> np.ndarray:
         """`prompt`: "query" or "document" (sentence-transformers' names; the index was built with
         its `encode_document`, which prefers a "document" prompt to a "passage" one)."""
         prefix = self.prompts.get(prompt, self.prompts.get("passage", "") if prompt == "document" else "")
-        encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
+        # Cut to max_tokens, keeping the closing special token: the model saw every input end with it.
+        encoded = [e.ids if len(e.ids) <= max_tokens else e.ids[: max_tokens - 1] + e.ids[-1:]
+                   for e in self.tokenizer.encode_batch([prefix + t for t in texts])]
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         # Batches of similar length, so padding (wasted work) stays small.
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         for start in range(0, len(order), batch_size):
             part = order[start : start + batch_size]
-            width = max(len(encodings[i].ids) for i in part)
+            width = max(len(encoded[i]) for i in part)
             ids = np.full((len(part), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(part), width), dtype=np.int64)
             for row, i in enumerate(part):
-                n = len(encodings[i].ids)
-                ids[row, :n], mask[row, :n] = encodings[i].ids, 1
+                n = len(encoded[i])
+                ids[row, :n], mask[row, :n] = encoded[i], 1
             hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
             pooled = (hidden * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
             out[part] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)

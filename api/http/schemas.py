@@ -54,7 +54,10 @@ class AskResponse(BaseModel):
     citations: list[CitationOut]
     took_ms: float
     confidence: dict[str, float] = Field(
-        description="The refusal signals (dense, margin, unknown_terms, unseen_terms) and the fused score.")
+        description="The refusal signals (dense, margin, unknown_terms, unseen_terms, absent_terms) and the fused "
+        "score (docs/refusal.md).")
+    not_covered: list[str] = Field(description="With a refusal: what the question asks about that the column does not "
+                                   "cover, as the reader wrote it (names and terms it never uses); [] otherwise.")
     mode: Literal["generated", "extractive"] = Field(
         description="`generated`: written by the configured chat model from the passages, its citations "
         "checked; `extractive`: the column's own sentences (no model configured, a refusal, or the "

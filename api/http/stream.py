@@ -5,7 +5,7 @@
     event: delta      {"text": "..."}          several; concatenated they are the answer
     event: replace    {"text": "..."}          only after a generated answer failed its check: the
                                                answer shown so far is replaced by this one
-    event: done       {"answer", "mode", "citations", "took_ms", "confidence"}
+    event: done       {"answer", "mode", "citations", "took_ms", "confidence", "not_covered"}
 
 With a chat model configured (bot.generate) the deltas are the model's tokens as they arrive,
 and `citations` lists the passages the model was given, numbered as in its prompt; `done`
@@ -61,7 +61,7 @@ def head(turn: Turn) -> dict:
 
 def done(reply: Reply) -> dict:
     full = reply.to_dict()
-    return {k: full[k] for k in ("answer", "mode", "citations", "took_ms", "confidence")}
+    return {k: full[k] for k in ("answer", "mode", "citations", "took_ms", "confidence", "not_covered")}
 
 
 def respond(start: Callable[[], Awaitable[Turn]], bot: Bot, after: Callable[[Reply], None]

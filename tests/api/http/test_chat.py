@@ -12,8 +12,8 @@ from bot.settings import Settings
 from tests.conftest import ROOT
 
 PROBLEM = "application/problem+json"
-CHAT_KEYS = {"conversation_id", "answer_id", "question", "answer", "refused", "citations", "took_ms", "confidence",
-             "mode", "context_terms", "standalone_question"}
+CHAT_KEYS = {"conversation_id", "answer_id", "question", "answer", "refused", "not_covered", "citations", "took_ms",
+             "confidence", "mode", "context_terms", "standalone_question"}
 CITATION_KEYS = {"n", "source", "title", "lecture", "section", "quote", "text", "score", "url", "quotes"}
 
 
@@ -80,7 +80,7 @@ def test_ask_streams_citations_then_deltas_then_done(server: str) -> None:
     assert set(head) == {"answer_id", "refused", "citations"} and head["refused"] is False
     assert head["citations"][0]["source"] == "06-cgroups.md"
     assert "".join(d["text"] for n, d in events if n == "delta") == done["answer"]
-    assert set(done) == {"answer", "mode", "citations", "took_ms", "confidence"}
+    assert set(done) == {"answer", "mode", "citations", "took_ms", "confidence", "not_covered"}
     assert done["mode"] == "extractive" and done["citations"] == head["citations"]
     # the same answer as plain JSON
     plain = httpx.post(f"{server}/v1/ask", json={"question": "容器里执行 free 为什么看到的是宿主机内存？"}, timeout=30)

@@ -82,7 +82,7 @@ def test_stream_sends_the_model_tokens_as_they_arrive(bot: Bot, fake_llm: FakeOp
     assert all(f'<passage n="{c["n"]}"' in prompt and c["text"].strip() in prompt for c in head["citations"])
     assert done["mode"] == "generated" and done["answer"] == GROUNDED
     assert [c["n"] for c in done["citations"]] == [1] and done["citations"][0]["quote"] in done["citations"][0]["text"]
-    assert set(done) == {"answer", "mode", "citations", "took_ms", "confidence"}
+    assert set(done) == {"answer", "mode", "citations", "took_ms", "confidence", "not_covered"}
 
 
 def test_stream_that_fails_its_check_is_replaced_by_the_extractive_answer(bot: Bot, fake_llm: FakeOpenAI,
