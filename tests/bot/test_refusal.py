@@ -81,7 +81,7 @@ def test_a_long_hostile_question_costs_about_what_a_normal_one_does(bot: Bot) ->
     hostile = [" ".join(word(5) + word(4).capitalize() + word(4).capitalize() for _ in range(180))[:1990],
                " ".join(f"restartPolicy: {word(6).capitalize()}" for _ in range(100))[:1990],
                " ".join(f"--{word(6)}-{word(3)}" for _ in range(160))[:1990],
-               "".join(rng.choice(["温度", "曲线", "机房", "岗位", "热迁移", "海运"]) + "的" for _ in range(600))[:1990]]
+               "".join(rng.choice(["温度", "曲线", "机房", "岗位", "热迁移"]) + "的" for _ in range(600))[:1990]]
     normal = ["Cgroups 怎么限制 CPU？", "PID Namespace 是什么", "why can't I ping a Service?"]
 
     def cost(q: str) -> float:
