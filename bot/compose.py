@@ -62,7 +62,7 @@ WHOLE_FLOOR = 0.15  # units of a section shown whole that score below this share
 SECOND_SECTION = 0.5  # a second section is quoted only when it is at least this likely to answer
 UNIT_FLOOR = 0.35  # units scored below this share of the section's best are left out
 SAME_MEANING = 0.975  # cosine of two units' vectors above which they say the same thing
-SAME_ELSEWHERE = 0.96  # ... when they come from different files
+SAME_ELSEWHERE = 0.94  # ... when they come from different files
 COVERED = 0.6  # how much a unit is worth when every question term it has is in the answer already
 CODE_CHARS = 420  # longest code block quoted whole
 
