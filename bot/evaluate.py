@@ -179,14 +179,15 @@ def judge(q: Question, answer: str, vector: Vector = lambda _: None) -> dict[str
     telling a restatement from a sentence that adds to the same fact)."""
     plain = MARKER.sub("", answer)
     stated = [n.stated_in(plain) for n in q.vital]
-    parts = [_bare(text) for text, _ in segments(answer)] or [plain]
+    raw = [text for text, _ in segments(answer)] or [plain]
+    parts = [_bare(text) for text in raw]
     nuggets = q.vital + q.extra
     repeated = any(_restates(a, b, nuggets, vector) for a, b in combinations(parts, 2))
-    last = parts[-1].strip() if parts else ""
+    last = raw[-1].strip()
+    first_item = bool(LIST_START.match(last)) and len(raw) > 1 and not LIST_START.match(raw[-2].strip())
     return {"vital": sum(stated) / len(stated) if stated else 0.0, "full": all(stated) if stated else False,
             "chars": len(plain.strip()), "repeated": repeated,
-            "bad_end": last.endswith(("；", "：", ";", ":")) or bool(LIST_START.match(last) and len(parts) > 1
-                                                                    and not LIST_START.match(parts[-2].strip()))}
+            "bad_end": last.endswith(("；", "：", ";", ":")) or first_item}
 
 
 def _bare(text: str) -> str:

@@ -1,0 +1,77 @@
+"""The answer judge on answers made up to test it, and the nugget sets against the shipped corpus."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.evaluate import Nugget, Question, cited_exactly, judge, load_questions, segments
+from tests.conftest import ROOT
+
+CORPUS = ROOT / "corpus"
+SETS = [ROOT / "tests" / "data" / name for name in ("answers-dev.jsonl", "dev-ops.jsonl")]
+
+
+def nugget(*patterns: str) -> Nugget:
+    return Nugget("f", tuple(re.compile(p, re.I | re.S) for p in patterns))
+
+
+Q = Question("q1", "Pod 有哪几种 phase？", "zh", (14,), "list",
+             vital=(nugget("(?=.*Pending)(?=.*Running)(?=.*Failed)"), nugget("kubelet")),
+             extra=(nugget("状态报不上来"),))
+
+
+def test_vital_recall_full_answers_length_and_endings() -> None:
+    full = "Pod 有 Pending、Running、Failed 三种。[1]状态由 kubelet 上报。[2]"
+    plain = "Pod 有 Pending、Running、Failed 三种。状态由 kubelet 上报。"
+    assert judge(Q, full) == {"vital": 1.0, "full": True, "chars": len(plain), "repeated": False, "bad_end": False}
+    half = judge(Q, "Pod 有 Pending 和 Running。[1]")
+    assert half["vital"] == 0.0 and not half["full"]
+    assert judge(Q, "Pod 的 phase 有下面几种：[1]")["bad_end"]
+    assert judge(Q, "phase 有三种。[1]\n- Pending：还没调度。[1]")["bad_end"]  # ends on a list's first item
+
+
+def test_a_restatement_counts_but_a_sentence_adding_to_the_fact_does_not() -> None:
+    same = "节点状态报不上来时 Pod 为 Unknown。[1]节点的状态报不上来，Pod 就是 Unknown。[2]"
+    assert judge(Q, same, lambda text: np.ones(3) / np.sqrt(3))["repeated"]  # same nugget, same meaning
+    far = {"A": np.array([1.0, 0.0]), "B": np.array([0.0, 1.0])}
+    adds = "状态报不上来时是 Unknown。[1]状态报不上来多半是网络问题。[1]"
+    assert not judge(Q, adds, lambda text: far["A"] if "Unknown" in text else far["B"])["repeated"]
+
+
+def test_citations_must_hold_each_sentence_exactly() -> None:
+    answer = "From the column's Chinese notes on lecture 14 (Pod):\n甲。[1]\n- 乙[1]\n现状：丙。[2]"
+    assert [t for t, _ in segments(answer)] == ["甲。", "- 乙", "现状：丙。"]
+    assert cited_exactly(answer, {1: ["甲。", "乙"], 2: ["丙。"]})
+    assert not cited_exactly(answer, {1: ["甲。"], 2: ["丙。"]})
+    assert not cited_exactly("没有任何标记", {})
+
+
+@pytest.mark.parametrize("path", SETS, ids=lambda p: p.name)
+def test_every_nugget_points_at_the_corpus(path: Path) -> None:
+    texts = {f.relative_to(CORPUS).as_posix(): f.read_text(encoding="utf-8") for f in CORPUS.rglob("*.md")}
+    sentences = [s for t in texts.values() for s in re.split(r"(?<=[。！？\n])", t) if len(s.strip()) > 5]
+    problems = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        assert 1 <= len(row["vital"]) <= 3, row["id"]
+        for kind in ("vital", "extra"):
+            for i, n in enumerate(row.get(kind) or []):
+                where = f"{row['id']} {kind}[{i}]"
+                patterns = [re.compile(p, re.I | re.S) for p in n["patterns"]]
+                for p in patterns:
+                    if p.search(row["q"]):
+                        problems.append(f"{where}: {p.pattern!r} matches the question")
+                    if sum(1 for s in sentences if p.search(s)) > 0.03 * len(sentences):
+                        problems.append(f"{where}: {p.pattern!r} is generic")
+                for e in n["evidence"]:
+                    if e["sentence"] not in texts.get(e["source"], ""):
+                        problems.append(f"{where}: evidence no longer in {e['source']}: {e['sentence'][:40]!r}")
+                    elif not any(p.search(e["sentence"]) for p in patterns):
+                        problems.append(f"{where}: no pattern matches its evidence in {e['source']}")
+    assert not problems, "\n".join(problems[:20])
+    assert load_questions(path)  # and the loader reads it
