@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from bot.compose import UPDATE_SECTION, Candidate, Composer, holder, section
+from bot.compose import ASKS, FRAMING, UPDATE_SECTION, Candidate, Composer, holder, section
 from bot.refusal import RefusalOptions, refusal_text, refuse, signals
 from bot.retrieve import Hit, Retriever, Snapshot
 from bot.terms import CJK_RUN, tokens
@@ -147,7 +147,7 @@ def render(question: str, chosen: list[tuple[Candidate | None, Chunk]], updates:
         chunks[chunk.id] = chunk
         unit_text = cand.unit.text if cand else fallback
         quotes.setdefault(chunk.id, []).append(unit_text)
-        parts.append(_joined(cand, prev, f"{unit_text}[{n}]"))
+        parts.append(_joined(cand, prev, unit_text, n))
         prev = cand
     for i, (line, chunk) in enumerate(updates):
         n = numbers.setdefault(chunk.id, len(numbers) + 1)
@@ -162,47 +162,61 @@ def render(question: str, chosen: list[tuple[Candidate | None, Chunk]], updates:
     return text, citations
 
 
-def _joined(cand: Candidate | None, prev: Candidate | None, part: str) -> str:
-    """How a unit follows the one before: list items and code blocks on lines of their own."""
+def _joined(cand: Candidate | None, prev: Candidate | None, text: str, n: int) -> str:
+    """A unit with its marker, after the one before: list items and code blocks on lines of their
+    own (a code block's marker on the line after its closing fence, so the block stays valid)."""
     kind = cand.unit.kind if cand else "sentence"
+    part = f"{text}[{n}]"
     if kind == "item":
         return "\n- " + part
     if kind == "code":
-        return "\n" + part + "\n"
+        return f"\n{text}\n[{n}]\n"
     if prev is not None and prev.unit.kind in ("item", "code"):
         return "\n" + part
-    if prev is not None and prev.section is cand.section and prev.unit.paragraph != cand.unit.paragraph:  # type: ignore[union-attr]
+    if cand is not None and prev is not None and prev.section is cand.section \
+            and prev.unit.paragraph != cand.unit.paragraph:
         return "\n" + part
     return part if is_chinese(part[:4]) else " " + part
 
 
 def neighbour(chunk: Chunk, question: str) -> str:
-    """How a refusal names the closest thing the column has: the lecture (or FAQ entry) and section."""
+    """How a refusal names the closest thing the column has: the lecture and section of a note, or
+    the FAQ entry (its title is a question, not the lecture's title)."""
     where = " › ".join(p for p in (chunk.title, chunk.section) if p)
+    faq = chunk.source.startswith("faq/")
     if is_chinese(question):
+        if faq:
+            return f"FAQ《{chunk.title}》"
         return f"{lecture_tag(chunk.lecture).strip()}《{where}》" if chunk.lecture is not None else f"《{where}》"
+    if faq:
+        return f"the FAQ entry “{chunk.title}”"
     return f"lecture {chunk.lecture} ({where})" if chunk.lecture is not None else f"“{where}”"
 
 
 def lead_in(chunks: list[Chunk]) -> str:
-    """An English reader's first line: what follows is quoted from the column's Chinese notes."""
+    """An English reader's first line: what follows is quoted from the column's Chinese notes, and
+    from which lectures (a FAQ entry counts for the lecture it belongs to)."""
     lectures = list(dict.fromkeys(c.lecture for c in chunks if c.lecture is not None))
-    titles = list(dict.fromkeys(c.title for c in chunks if c.lecture is not None))
+    notes = {c.lecture: c.title for c in chunks if c.lecture is not None and not c.source.startswith("faq/")}
+    faq = any(c.source.startswith("faq/") for c in chunks)
+    source = "the column's Chinese notes and FAQ" if faq else "the column's Chinese notes"
     if not lectures:
-        return "The column's Chinese notes say:"
+        return f"Quoted from {source}:"
     if len(lectures) == 1:
-        return f"From the column's Chinese notes on lecture {lectures[0]} ({titles[0]}):"
+        title = f" ({notes[lectures[0]]})" if lectures[0] in notes else ""
+        return f"Quoted from {source} on lecture {lectures[0]}{title}:"
     named = ", ".join(str(n) for n in lectures[:-1]) + f" and {lectures[-1]}"
-    return f"From the column's Chinese notes on lectures {named}:"
+    return f"Quoted from {source} on lectures {named}:"
 
 
 def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, Chunk]]) -> tuple[str, Chunk] | None:
     """The 现状 line of a quoted file that speaks to the answer's subject, if any: it must share a
     distinctive term (rare in the corpus) with the question or the quoted sentences."""
     quoted = " ".join(c.unit.text for c, _ in chosen if c)
-    wanted = {t for t in set(tokens(question)) | set(tokens(quoted)) if snap.idf.get(t, 0.0) >= RARE_IDF}
-    if not wanted:
-        return None
+    asked = {t for t in tokens(question) if snap.idf.get(t, 0.0) >= RARE_IDF}
+    wanted = asked | {t for t in tokens(quoted) if snap.idf.get(t, 0.0) >= RARE_IDF}
+    if not asked:
+        return None  # it must speak to what was asked, not only to what happened to be quoted
     best: tuple[float, str, Chunk] | None = None
     for source in dict.fromkeys(chunk.source for _, chunk in chosen):
         for key in snap.section_chunks:
@@ -212,9 +226,10 @@ def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, C
             for unit in sec.units:
                 if unit.kind == "code" or unit.text in quoted:
                     continue
-                shared = wanted & set(tokens(unit.text))
+                have = set(tokens(unit.text))
+                shared = wanted & have
                 weight = sum(snap.idf[t] for t in shared)
-                if shared and (best is None or weight > best[0]):
+                if asked & have and (best is None or weight > best[0]):
                     holder_chunk = holder(sec, unit)
                     if holder_chunk is not None:
                         best = (weight, unit.text, holder_chunk)
@@ -225,8 +240,10 @@ RARE_IDF = 4.0  # a term in fewer than ~2% of passages
 
 
 def lead(hit: Hit) -> str:
-    """The passage's first sentence of prose (never a code fence or a heading), or ""."""
-    return next((u.text for u in units_of(hit.chunk.text) if u.kind != "code" and len(u.text) >= 8), "")
+    """The passage's first sentence of prose that says something (never a code fence or a heading,
+    a lecture's framing or a question), or ""."""
+    prose = [u.text for u in units_of(hit.chunk.text) if u.kind != "code" and len(u.text) >= 8]
+    return next((t for t in prose if not FRAMING.search(t) and not ASKS.search(t)), prose[0] if prose else "")
 
 
 def cite(n: int, chunk: Chunk, quotes: list[str], score: float) -> Citation:

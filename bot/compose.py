@@ -49,6 +49,7 @@ COUNT = re.compile(r"([两二三四五六七八九十几]|\d)\s*(?:种|类|个|�
 CJK_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 ENUM = re.compile(r"^(?:第[一二三四五六七八九十\d]|其[一二三四五]|[一二三四五]是|首先|其次|再次|然后|最后)")
 COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\.?\b|versus|differ|compare|comparison", re.I)
+PARTS = re.compile(r"[？?；;]|，?(?:还有|另外|顺便问下?|顺便|以及|and also|also,)")  # where a question's parts meet
 COMPARED = 0.3  # a comparison's other side is quoted at this share of the usual bar
 NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|最新|后来|废弃|弃用|移除|删除|删掉|取代|替代|升级|"
                  r"\bnow\b|today|current|still|deprecat|removed|replaced|latest|newer|upgrade", re.I)
@@ -197,7 +198,8 @@ class Composer:
         best_score = order[0][0][1]
         self.quote_file(order[0], plan, self.max_chars)
         for group, score in ranked[1:3]:  # a second section whole, when it fits and says something new
-            prose = self.on_topic([c for c in group if c.unit.kind != "code" and not c.framing and not plan.has(c)])
+            prose = self.with_needs(
+                self.on_topic([c for c in group if c.unit.kind != "code" and not c.framing and not plan.has(c)]), group)
             size = sum(len(c.unit.text) for c in prose)
             fits = plan.chars + size <= self.max_chars * 1.1
             if prose and score >= SECOND_SECTION * best_score and fits and self.coherent(prose) \
@@ -209,7 +211,28 @@ class Composer:
             if other[0][1] < bar * best_score or plan.chars > self.max_chars - 60:
                 break
             self.quote_file(other, plan, self.max_chars, novel_only=True, limit=2)
+        self.answer_every_part(cands, plan)
         return self.ordered(plan)
+
+    def answer_every_part(self, cands: list[Candidate], plan: Plan) -> None:
+        """A question asked in parts ("A 是什么？B 又怎么办") gets each part: a part whose distinctive
+        term no chosen unit has gets the best unit that has it, with what it needs, if it fits."""
+        parts = [p for p in PARTS.split(self.question) if p.strip()]
+        if len(parts) < 2:
+            return
+        for part in parts[1:]:
+            terms = [t for t in tokens(part) if t in self.weights]
+            if not terms:
+                continue
+            key = max(terms, key=self.weights.__getitem__)
+            if key in plan.covered:
+                continue
+            found = [c for c in cands if key in c.terms and c.unit.kind != "code" and not c.framing and not plan.has(c)]
+            for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
+                units = self.group(c, [x for x in cands if x.section is c.section])
+                if units and plan.chars + sum(len(u.unit.text) for u in units if not plan.has(u)) <= EXTENDED_CHARS:
+                    plan.add(units)
+                    break
 
     def quote_file(self, sections: list[tuple[list[Candidate], float]], plan: Plan, budget: int,
                    novel_only: bool = False, limit: int = 99) -> None:
@@ -217,7 +240,7 @@ class Composer:
         units across its sections (each weighed by how likely its section is to answer), with what
         they need, while they fit."""
         (best, best_section), *_ = sections
-        prose = self.on_topic([c for c in best if c.unit.kind != "code" and not c.framing])
+        prose = self.with_needs(self.on_topic([c for c in best if c.unit.kind != "code" and not c.framing]), best)
         size = sum(len(c.unit.text) for c in prose)
         if not novel_only and prose and size <= budget * WHOLE_SECTION and len(prose) <= 8 and self.coherent(prose):
             plan.add(prose)
@@ -297,6 +320,19 @@ class Composer:
         if self.query is None or not rows:
             return 0.0
         return float(self.snap.doc_vectors[self.snap.doc_of[rows[0]]] @ self.query)
+
+    def with_needs(self, units: list[Candidate], group: list[Candidate]) -> list[Candidate]:
+        """A section's units to show whole, with the code block a unit points at (如下：…) when it is
+        short, and without that unit when it is not."""
+        out: dict[int, Candidate] = {}
+        for c in units:
+            nxt = self.after(c, group)
+            if nxt is not None and nxt.unit.kind == "code" and POINTS_AHEAD.search(c.unit.text):
+                if len(nxt.unit.text) > CODE_CHARS:
+                    continue
+                out[nxt.order] = nxt
+            out[c.order] = c
+        return [out[k] for k in sorted(out)]
 
     def on_topic(self, prose: list[Candidate]) -> list[Candidate]:
         """A section's units without those far off the question (text that does not belong there,

@@ -190,8 +190,8 @@ def unseen_names(snap: Snapshot, question: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))[:MAX_NAMES]
 
 
-# `field: Value` in a question: a real field with a value the corpus never gives it.
-FIELD_VALUE = re.compile(r"\b([a-z][a-zA-Z]{2,40})(?::|\s{0,3}(?:=|设成|设为|设置成|设置为|改成|配成|写成))"
+# `field: Value` in a question: a real (camelCase) field with a value the corpus never gives it.
+FIELD_VALUE = re.compile(r"\b([a-z]{1,30}[A-Z][a-zA-Z]{1,40})(?::|\s{0,3}(?:=|设成|设为|设置成|设置为|改成|配成|写成))"
                          r"\s{0,3}[\"']?([A-Za-z][A-Za-z0-9-]{1,40})")
 
 

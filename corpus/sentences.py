@@ -18,6 +18,7 @@ TABLE_ROW = re.compile(r"[ \t]{0,8}\|")
 HEADING = re.compile(r"#{1,6}[ \t]")
 # The end of a sentence inside a line: 。！？ (and any closing marks), or . ! ? before whitespace.
 STOP = re.compile(r"[。！？]+[”’」』）)\]]{0,3}|[.!?](?=\s)")
+INLINE_CODE = re.compile(r"`[^`\n]{1,400}`")
 
 Kind = Literal["sentence", "item", "code"]
 
@@ -84,7 +85,10 @@ def _fence_end(lines: list[str], i: int, marker: str) -> int:
 
 def _sentences(line: str, offset: int, paragraph: int) -> list[Unit]:
     out, start = [], 0
+    code = [m.span() for m in INLINE_CODE.finditer(line)]  # `...` inside backticks ends nothing
     for m in STOP.finditer(line):
+        if any(a <= m.start() < b for a, b in code):
+            continue
         piece = line[start : m.end()]
         if piece.strip():
             lead = len(piece) - len(piece.lstrip())
