@@ -66,9 +66,10 @@ def test_an_english_question_about_a_product_the_corpus_never_names(bot: Bot) ->
     assert ans.answer.startswith("The column does not cover Kustomize; the closest it has is")
 
 
-def test_a_long_hostile_question_costs_about_what_a_normal_one_does(bot: Bot) -> None:
-    """A question stuffed with made-up names or unknown nouns is looked at only so far: its
-    cost is bounded (measured as a ratio to ordinary questions, in the same run)."""
+def test_a_long_hostile_question_costs_about_what_a_long_ordinary_one_does(bot: Bot) -> None:
+    """A question stuffed with made-up names or unknown nouns is looked at only so far: it costs
+    about what an ordinary question of the same length does (both embed at most QUERY_TOKENS;
+    ratios measured in the same run, as the machine is shared)."""
     import random
     import string
     import time
@@ -82,7 +83,8 @@ def test_a_long_hostile_question_costs_about_what_a_normal_one_does(bot: Bot) ->
                " ".join(f"restartPolicy: {word(6).capitalize()}" for _ in range(100))[:1990],
                " ".join(f"--{word(6)}-{word(3)}" for _ in range(160))[:1990],
                "".join(rng.choice(["温度", "曲线", "机房", "岗位", "热迁移"]) + "的" for _ in range(600))[:1990]]
-    normal = ["Cgroups 怎么限制 CPU？", "PID Namespace 是什么", "why can't I ping a Service?"]
+    ordinary = [("容器的 Cgroups 是怎么限制 CPU 和内存的，Namespace 又隔离了什么，" * 40)[:1990],
+                ("why can't I ping a Service and how does kube-proxy route traffic to Pods " * 30)[:1990]]
 
     def cost(q: str) -> float:
         best = float("inf")
@@ -92,6 +94,6 @@ def test_a_long_hostile_question_costs_about_what_a_normal_one_does(bot: Bot) ->
             best = min(best, time.perf_counter() - started)
         return best
 
-    base = sorted(cost(q) for q in normal)[-1]
+    base = max(cost(q) for q in ordinary)
     worst = max(cost(q) for q in hostile)
-    assert worst < 4 * base, (worst, base)
+    assert worst < 2.5 * base, (worst, base)  # measured: about 1x
