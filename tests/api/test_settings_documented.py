@@ -1,0 +1,46 @@
+"""Every setting a deployer can set is in docs/operations.md's table, with its default."""
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from api.settings import Settings
+from tests.conftest import ROOT
+
+DOC = ROOT / "docs" / "operations.md"
+
+
+def variables(model: type[BaseModel], prefix: str = "KQA_") -> dict[str, Any]:
+    """Each environment variable of `model` (nested groups joined by `__`) and its default."""
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            out |= variables(kind, f"{prefix}{name.upper()}__")
+        else:
+            out[prefix + name.upper()] = field.default
+    return out
+
+
+def shown(default: Any) -> str | None:
+    """How the table shows a default, or None where it does not name it (a path, a list, unset)."""
+    if default is None or isinstance(default, list | Path) or default == "":
+        return None
+    if isinstance(default, str) and default.startswith(f"{ROOT}/"):
+        return default.removeprefix(f"{ROOT}/")  # a folder of the project, shown relative
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, float) and default.is_integer():
+        return str(int(default))
+    return str(default)
+
+
+def test_every_setting_is_in_the_operations_table_with_its_default() -> None:
+    rows = {line.split("|")[1].strip(" `"): line for line in DOC.read_text().splitlines()
+            if line.startswith("| `KQA_")}
+    missing = [name for name in variables(Settings) if name not in rows]
+    assert not missing, f"not in docs/operations.md: {missing}"
+    wrong = [(name, shown(default)) for name, default in variables(Settings).items()
+             if shown(default) is not None and f"`{shown(default)}`" not in rows[name].split("|")[2]]
+    assert not wrong, f"defaults that differ from docs/operations.md: {wrong}"
