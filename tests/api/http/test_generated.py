@@ -178,7 +178,8 @@ def test_cli_ask_gets_a_generated_answer(bot: Bot, fake_llm: FakeOpenAI, tmp_pat
     fake_llm.reply(GROUNDED)
     env = {"KQA_STORE__PATH": str(bot.settings.store.path), "KQA_DATA_DIR": str(tmp_path),
            "KQA_LLM__PROVIDER": "openai",
-           "KQA_LLM__BASE_URL": fake_llm.url, "KQA_LLM__MODEL": "fake-model", "KQA_LLM__API_KEY": LLM_KEY}
+           "KQA_LLM__BASE_URL": fake_llm.url, "KQA_LLM__MODEL": "fake-model", "KQA_LLM__API_KEY": LLM_KEY,
+           "KQA_LLM__TIMEOUT_S": "120"}  # the fake answers at once; a busy machine must not turn this extractive
     out = subprocess.run([sys.executable, "-m", "api.cli", "ask", FREE], cwd=ROOT, env={**os.environ, **env},
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
