@@ -14,6 +14,7 @@ in one handler (api/http/problems.py), the CLI into one line, Slack into one mes
     ├── AnswerNotFound          feedback on an answer never given, or on a vote not the voter's (bot.errors)
     ├── BadFeedback             a comment with control characters            (bot.errors)
     ├── AccessDenied            API keys are set and none or a wrong one was sent   (api.http.access)
+    ├── Forbidden               a widget key off the widget's routes or origins     (api.http.access)
     ├── RateLimited             too many requests from one key or address           (api.http.access)
     ├── BodyTooLarge            request body over the size limit                    (api.http.access)
     ├── AnswerTimeout           no answer within the time limit                     (api.http.routes)
