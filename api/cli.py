@@ -1,7 +1,8 @@
 """`kqa`: ingest, search, ask, serve, eval, report, slack. Thin: every command calls the same Bot
 as HTTP (answers given here are logged and cached like any other, with door "cli").
 
-Errors from kqa's family print one line and exit 1; usage errors exit 2 (argparse).
+Errors from kqa's family print one line and exit 1; usage errors exit 2 (argparse), and so do
+settings kqa cannot use (one line naming the variable and what it accepts).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from api.terminal import json_text, printable  # noqa: E402
 from bot.answer import lecture_tag  # noqa: E402
 from bot.errors import KqaError  # noqa: E402
 from bot.history import Asked, Report  # noqa: E402
+from bot.settings_check import InvalidSettings, load  # noqa: E402
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings()
+    settings = load(Settings)
     if getattr(args, "index", None):
         settings.store = settings.store.model_copy(update={"path": Path(args.index)})
     return settings
@@ -224,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
+    except InvalidSettings as exc:
+        print(f"kqa: {printable(str(exc))}", file=sys.stderr)
+        return 2
     except KqaError as exc:
         print(f"kqa: {printable(str(exc))}", file=sys.stderr)
         return 1

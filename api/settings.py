@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
@@ -53,7 +54,7 @@ class ApiKey(BaseModel):
         if not key.strip():
             raise ValueError(f"key {n} is empty; accepted: {KEY_FORMAT}")
         if re.search(r"[\s\"';]", key):  # `"k1,k2"` kept quoted by an env-file loader, `k1;k2`, `k1 k2`
-            raise ValueError(f"key {n} contains a space, a quote or ';'; accepted: {KEY_FORMAT}, without quotes")
+            raise ValueError(f"key {n} contains a space, a quote or ';'; accepted: {KEY_FORMAT}, no quotes")
         return cls(scope=scope, secret=SecretStr(key))
 
     def __str__(self) -> str:
@@ -64,11 +65,40 @@ def key_list(value: Any) -> Any:
     """The keys from `KEY,widget:KEY` (or a JSON list); set but empty is an error, never "no keys"."""
     items = comma_list(value)
     if isinstance(value, str) and not items:
-        raise ValueError(f"is set but holds no keys; accepted: {KEY_FORMAT} (unset it for an API without keys)")
+        raise ValueError(f"set but holds no keys; accepted: {KEY_FORMAT} (unset it for an API without keys)")
     if not isinstance(items, list):
         return items
     return [ApiKey.parse(item.get_secret_value() if isinstance(item, SecretStr) else item, n)
             if isinstance(item, str | SecretStr) else item for n, item in enumerate(items, 1)]
+
+
+ORIGIN_FORMAT = "scheme://host[:port] (http or https; no path, no trailing slash), comma-separated, or *"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_list(value: Any) -> Any:
+    """Origins as a browser sends them (`https://docs.example.org`, lower case, no default port);
+    anything else would never match, so the reader would see a network error: refused here."""
+    items = comma_list(value)
+    if not isinstance(items, list):
+        return items
+    return [item if item == "*" else _origin(item) for item in items]
+
+
+def _origin(item: Any) -> Any:
+    if not isinstance(item, str):
+        return item
+    try:
+        parts = urlsplit(item)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if (parts is None or parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.username is not None
+            or parts.path or parts.query or parts.fragment or item.endswith(("?", "#"))):
+        raise ValueError(f"{item[:80]!r} is not an origin; accepted: {ORIGIN_FORMAT}")
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    keep_port = port is not None and port != DEFAULT_PORTS[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if keep_port else "")
 
 
 class ServerOptions(BaseModel):
@@ -82,20 +112,20 @@ class AccessOptions(BaseModel):
         "or `X-API-Key: KEY`. `widget:KEY` is a key for a public page: only /v1/ask, /v1/chat and "
         "/v1/feedback, only from an allowed origin, rate-limited per reader address.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        [], description="Origins allowed to call the API from a browser (`https://a.example,https://b.example`; "
-        "`*` for any). The widget's files are open to every origin.")
+        [], description="Origins allowed to call the API from a browser (`https://a.example,https://b.example`, "
+        "each scheme://host[:port]; `*` for any). The widget's files are open to every origin.")
     forwarded_allow_ips: str | None = Field(
         None, description="Proxies whose X-Forwarded-For is trusted for the client address (uvicorn's "
         "--forwarded-allow-ips); the per-address rate limit then counts the real client.")
 
     _keys = field_validator("api_keys", mode="before")(key_list)
-    _split = field_validator("cors_origins", mode="before")(comma_list)
+    _origins = field_validator("cors_origins", mode="before")(origin_list)
 
     @model_validator(mode="after")
     def _widget_keys_need_origins(self) -> AccessOptions:
         if any(k.scope == "widget" for k in self.api_keys) and not self.cors_origins:
-            raise ValueError("widget keys in KQA_ACCESS__API_KEYS are accepted only from the sites in "
-                             "KQA_ACCESS__CORS_ORIGINS, which is not set; accepted: the embedding sites' origins")
+            raise ValueError("KQA_ACCESS__CORS_ORIGINS is not set, and the widget keys in KQA_ACCESS__API_KEYS "
+                             f"are accepted only from the sites listed there; accepted: {ORIGIN_FORMAT}")
         return self
 
 
@@ -114,3 +144,10 @@ class Settings(BotSettings):
     access: AccessOptions = AccessOptions()
     limits: LimitOptions = LimitOptions()
     slack: SlackOptions = SlackOptions()
+
+    def doubts(self) -> list[str]:
+        """Settings that are valid but probably not meant: logged at start, problems for `kqa config`."""
+        out = []
+        if "*" in self.access.cors_origins and any(k.scope == "widget" for k in self.access.api_keys):
+            out.append("KQA_ACCESS__CORS_ORIGINS=* with widget keys: any site may use them; list the embedding sites")
+        return out

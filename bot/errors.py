@@ -10,6 +10,7 @@ in one handler (api/http/problems.py), the CLI into one line, Slack into one mes
     ├── StoreUnavailable        Chroma unreachable                           (index.store)
     ├── BadQuestion             empty, too long or not text                  (bot.errors)
     ├── NotReady                the model and index are still loading        (bot.errors)
+    ├── InvalidSettings         a setting kqa cannot use                     (bot.settings_check)
     ├── ConversationNotFound    unknown, expired or another door's conversation     (bot.errors)
     ├── AnswerNotFound          feedback on an answer never given, or on a vote not the voter's (bot.errors)
     ├── BadFeedback             a comment with control characters            (bot.errors)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import threading
 import time
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from types import MappingProxyType
 
 from fastapi import Request
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +38,7 @@ from api.http import problems
 from api.settings import LimitOptions, Settings
 from bot.errors import KqaError
 
+log = logging.getLogger("kqa.access")
 PUBLIC_FILES = ("/", "/widget.js")
 WIDGET_ROUTES = frozenset({"/v1/ask", "/v1/chat", "/v1/feedback"})
 PUBLIC_PREFIX = "/static/"
@@ -232,7 +235,9 @@ class BodyLimit:
 
 
 class Cors:
-    """CORS for the API from the allowed origins; the widget's public files for any origin."""
+    """CORS for the API from the allowed origins; the widget's public files for any origin. A
+    refused preflight is a warning naming the origin: the reader behind it only sees a network
+    error, so the log is where a mistyped or missing origin shows."""
 
     HEADERS = ("Accept", "Authorization", "Content-Type", "Last-Event-ID", "X-API-Key", "X-KQA-Door", "X-Request-ID")
     EXPOSE = ("Retry-After", "X-Request-ID")
@@ -246,5 +251,26 @@ class Cors:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_public_file(scope["path"]):
             await self.files(scope, receive, send)
+        elif scope["type"] == "http" and scope["method"] == "OPTIONS":
+            await self.api(scope, receive, self._warn_if_refused(scope, send))
         else:
             await self.api(scope, receive, send)
+
+    def _warn_if_refused(self, scope: Scope, send: Send) -> Send:
+        """Starlette answers a refused preflight 400 with its reason as the body."""
+        refused = False
+
+        async def watch(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start":
+                refused = message["status"] == 400
+            elif refused and message["type"] == "http.response.body":
+                headers = Headers(scope=scope)
+                origin = headers.get("origin", "")[:200]
+                log.warning("CORS preflight from origin %r to %s refused (%s); allowed origins "
+                            "(KQA_ACCESS__CORS_ORIGINS): %s", origin, scope["path"],
+                            message.get("body", b"").decode("utf-8", "replace")[:200],
+                            ",".join(self.api.allow_origins) or "none")
+            await send(message)
+
+        return watch

@@ -132,3 +132,25 @@ def test_ingest_lists_the_skipped_files_with_names_safe_for_a_terminal(tmp_path:
     # the warnings on stderr name the same files, escaped the same way
     assert "skipped \\x1b[2J\\u202edm.exe.md: binary file" in r.stderr
     assert "\x1b" not in r.stdout + r.stderr and "\u202e" not in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(("command", "env", "line"), [
+    (("ingest",), {"KQA_LLM__PROVIDER": "gpt"},
+     "kqa: KQA_LLM__PROVIDER: 'gpt' is not accepted; accepted: 'none', 'openai' or 'ollama'"),
+    (("serve", "--port", "1"), {"KQA_ACCESS__CORS_ORIGINS": "https://docs.example/"},
+     "kqa: KQA_ACCESS__CORS_ORIGINS: 'https://docs.example/' is not an origin; accepted: scheme://host[:port]"),
+    (("serve", "--port", "1"), {"KQA_API_KEYS": " , "}, "kqa: KQA_API_KEYS: set but holds no keys; accepted: "),
+])
+def test_a_bad_setting_stops_kqa_with_one_line(tmp_path: Path, command: tuple[str, ...], env: dict,
+                                               line: str) -> None:
+    r = kqa(*command, "--index", str(tmp_path / "idx"), env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(line)
+    assert not (tmp_path / "idx").exists()  # stopped before doing anything
+
+
+def test_an_unknown_variable_is_warned_about(tmp_path: Path) -> None:
+    r = kqa("ingest", str(tmp_path / "nowhere"), "--index", str(tmp_path / "idx"), env={"KQA_CORS_ORIGINS": "x"})
+    assert "KQA_CORS_ORIGINS is not a kqa setting and is ignored; did you mean KQA_ACCESS__CORS_ORIGINS?" in r.stderr
+    assert r.returncode == 1 and "corpus folder not found" in r.stderr  # a warning: the command still runs
+

@@ -229,3 +229,27 @@ def test_one_reader_looping_does_not_lock_out_another(widgeted: str) -> None:
         assert b.post("/v1/ask", json=empty, headers=from_page()).status_code == 422
     with httpx.Client(base_url=widgeted, timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.6")) as a:
         assert a.post("/v1/ask", json=empty, headers={"X-API-Key": OPS_KEY}).status_code == 422  # its own bucket
+
+
+def test_a_refused_preflight_is_a_warning_naming_the_origin(locked: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The reader behind a refused preflight sees only a network error: the log says which origin."""
+    caplog.set_level("WARNING", logger="kqa.access")
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    assert httpx.options(f"{locked}/v1/chat", headers={"Origin": SITE, **preflight}).status_code == 200
+    assert not [r for r in caplog.records if r.name == "kqa.access" and r.levelname == "WARNING"]
+    typo = "https://docs.site.example.org"
+    assert httpx.options(f"{locked}/v1/chat", headers={"Origin": typo, **preflight}).status_code == 400
+    warnings = [r.getMessage() for r in caplog.records if r.name == "kqa.access" and r.levelname == "WARNING"]
+    assert len(warnings) == 1 and repr(typo) in warnings[0] and "Disallowed CORS origin" in warnings[0]
+    assert f"(KQA_ACCESS__CORS_ORIGINS): {SITE}" in warnings[0]
+
+
+def test_the_effective_settings_are_one_log_line_without_secrets(bot: Bot, locked_settings: Settings,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="kqa.settings")
+    create_app(locked_settings, bot.embedder)
+    lines = [r.getMessage() for r in caplog.records if r.name == "kqa.settings"]
+    assert len(lines) == 1 and lines[0].startswith("effective settings: {") and "\n" not in lines[0]
+    assert '"KQA_ACCESS__API_KEYS": "full:**********,full:**********,full:**********"' in lines[0]
+    assert f'"KQA_ACCESS__CORS_ORIGINS": "{SITE}"' in lines[0] and '"KQA_LIMITS__BURST": "20"' in lines[0]
+    assert "k-one" not in lines[0] and "k-two" not in lines[0]
