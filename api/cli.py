@@ -165,6 +165,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """The effective settings (secrets redacted, where each was given), then the problems: values
+    kqa cannot use, variables it does not read, combinations it doubts. Exit 1 on any."""
+    from bot.settings_check import build, effective, sources, unknown_variables
+
+    problems = unknown_variables(Settings)
+    try:
+        settings: Settings | None = build(Settings)
+    except InvalidSettings as exc:
+        settings, problems = None, exc.problems + problems
+    shown = effective(settings) if settings else {}
+    if settings:
+        problems += settings.doubts()
+    given = sources(Settings)
+    if args.json:
+        print(json_text({"settings": shown, "given": given, "problems": problems}, indent=2))
+        return 1 if problems else 0
+    width = max(map(len, shown), default=0)
+    for name, value in shown.items():
+        where = f"  ({given[name]})" if name in given else ""
+        print(printable(f"{name:<{width}}  {value}{where}"))
+    if settings is None:
+        print("kqa cannot start with these settings:")
+    for line in problems:
+        print(printable(f"problem: {line}"))
+    print(f"{len(problems)} problem(s)" if problems else "settings OK")
+    return 1 if problems else 0
+
+
 def cmd_slack(args: argparse.Namespace) -> int:
     from api.slack.socket import run_socket_mode
 
@@ -205,6 +234,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=10, help="rows per section (default 10)")
     sp.add_argument("--days", type=float, help="only the last DAYS days (default: all)")
     sp.add_argument("--json", action="store_true")
+    sp = sub.add_parser("config", help="print the effective settings (secrets redacted) and check them; exit 1 "
+                        "on a problem")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_config)
     sp = add("slack", cmd_slack, "answer in Slack over Socket Mode (no public URL needed)")
     sp.add_argument("--socket", action="store_true", required=True,
                     help="connect out to Slack over Socket Mode (KQA_SLACK__BOT_TOKEN, KQA_SLACK__APP_TOKEN)")

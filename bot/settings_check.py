@@ -107,9 +107,13 @@ def sources(settings_cls: type[Settings]) -> dict[str, str]:
     given = Written(settings_cls)
     out = {}
     for path, info in fields(settings_cls):
-        name, value = _variable(path, settings_cls, given)
+        value = _variable(path, settings_cls, given)[1]
         if _group(info) is None and value is not None:
-            out[env_name(path)] = name if value[2] != "environment" or name != env_name(path) else "environment"
+            name, _, where = value
+            if name == env_name(path):
+                out[name] = where
+            else:  # an old name, another case, or the group's JSON
+                out[env_name(path)] = name if where == "environment" else f"{name} in {where}"
     return out
 
 
