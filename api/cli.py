@@ -97,10 +97,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.http.app import create_app
     from api.http.observe import configure_logging
 
+    configure_logging()  # first: the settings' own warnings are JSON lines too
     settings = _settings(args)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    configure_logging()
     forwarded = settings.access.forwarded_allow_ips
     options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "access_log": False,
                "proxy_headers": bool(forwarded), "forwarded_allow_ips": forwarded}
