@@ -68,8 +68,12 @@ def key_list(value: Any) -> Any:
         raise ValueError(f"set but holds no keys; accepted: {KEY_FORMAT} (unset it for an API without keys)")
     if not isinstance(items, list):
         return items
-    return [ApiKey.parse(item.get_secret_value() if isinstance(item, SecretStr) else item, n)
+    keys = [ApiKey.parse(item.get_secret_value() if isinstance(item, SecretStr) else item, n)
             if isinstance(item, str | SecretStr) else item for n, item in enumerate(items, 1)]
+    secrets = [k.secret.get_secret_value() for k in keys if isinstance(k, ApiKey)]
+    if len(set(secrets)) < len(secrets):  # which scope would it have?
+        raise ValueError(f"the same key is given twice; accepted: {KEY_FORMAT}, each key once")
+    return keys
 
 
 ORIGIN_FORMAT = "scheme://host[:port] (http or https; no path, no trailing slash), comma-separated, or *"

@@ -29,6 +29,7 @@ def test_a_bare_key_is_full_and_widget_is_a_prefix() -> None:
     ("widgte:site-key", "unknown scope 'widgte'"),
     ("widget:", "key 1 is empty"),
     ('["k1", ', "not a JSON list"),
+    ("k1,widget:k1", "the same key is given twice"),
 ])
 def test_key_lists_gone_wrong_are_refused(value: str, says: str) -> None:
     with pytest.raises(ValidationError) as err:
