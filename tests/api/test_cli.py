@@ -150,6 +150,16 @@ def test_a_bad_setting_stops_kqa_with_one_line(tmp_path: Path, command: tuple[st
     assert not (tmp_path / "idx").exists()  # stopped before doing anything
 
 
+def test_a_worker_with_a_bad_setting_exits_2_with_one_log_line() -> None:
+    """`kqa serve --workers N` starts each worker with app_from_env: same check, as a JSON log line."""
+    code = "from api.http.app import app_from_env\napp_from_env()"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "KQA_LLM__PROVIDER": "gpt"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line = json.loads(r.stderr.strip().splitlines()[-1])
+    assert line["level"] == "error" and line["msg"].startswith("KQA_LLM__PROVIDER: 'gpt' is not accepted")
+
+
 def test_an_unknown_variable_is_warned_about(tmp_path: Path) -> None:
     r = kqa("ingest", str(tmp_path / "nowhere"), "--index", str(tmp_path / "idx"), env={"KQA_CORS_ORIGINS": "x"})
     assert "KQA_CORS_ORIGINS is not a kqa setting and is ignored; did you mean KQA_ACCESS__CORS_ORIGINS?" in r.stderr
