@@ -1,7 +1,8 @@
 """`kqa`: ingest, search, ask, serve, eval, report, slack. Thin: every command calls the same Bot
 as HTTP (answers given here are logged and cached like any other, with door "cli").
 
-Errors from kqa's family print one line and exit 1; usage errors exit 2 (argparse).
+Errors from kqa's family print one line and exit 1; usage errors exit 2 (argparse), and so do
+settings kqa cannot use (one line naming the variable and what it accepts).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from api.terminal import json_text, printable  # noqa: E402
 from bot.answer import lecture_tag  # noqa: E402
 from bot.errors import KqaError  # noqa: E402
 from bot.history import Asked, Report  # noqa: E402
+from bot.settings_check import InvalidSettings, load  # noqa: E402
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings()
+    settings = load(Settings)
     if getattr(args, "index", None):
         settings.store = settings.store.model_copy(update={"path": Path(args.index)})
     return settings
@@ -95,10 +97,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.http.app import create_app
     from api.http.observe import configure_logging
 
+    configure_logging()  # first: the settings' own warnings are JSON lines too
     settings = _settings(args)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    configure_logging()
     forwarded = settings.access.forwarded_allow_ips
     options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "access_log": False,
                "proxy_headers": bool(forwarded), "forwarded_allow_ips": forwarded}
@@ -163,6 +165,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """The effective settings (secrets redacted, where each was given), then the problems: values
+    kqa cannot use, variables it does not read, combinations it doubts. Exit 1 on any."""
+    from bot.settings_check import build, effective, sources, unknown_variables
+
+    problems = unknown_variables(Settings)
+    try:
+        settings: Settings | None = build(Settings)
+    except InvalidSettings as exc:
+        settings, problems = None, exc.problems + problems
+    shown = effective(settings) if settings else {}
+    if settings:
+        problems += settings.doubts()
+    given = sources(Settings)
+    if args.json:
+        print(json_text({"settings": shown, "given": given, "problems": problems}, indent=2))
+        return 1 if problems else 0
+    width = max(map(len, shown), default=0)
+    for name, value in shown.items():
+        where = f"  ({given[name]})" if name in given else ""
+        print(printable(f"{name:<{width}}  {value}{where}"))
+    if settings is None:
+        print("kqa cannot start with these settings:")
+    for line in problems:
+        print(printable(f"problem: {line}"))
+    print(f"{len(problems)} problem(s)" if problems else "settings OK")
+    return 1 if problems else 0
+
+
 def cmd_slack(args: argparse.Namespace) -> int:
     from api.slack.socket import run_socket_mode
 
@@ -203,6 +234,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=10, help="rows per section (default 10)")
     sp.add_argument("--days", type=float, help="only the last DAYS days (default: all)")
     sp.add_argument("--json", action="store_true")
+    sp = sub.add_parser("config", help="print the effective settings (secrets redacted) and check them; exit 1 "
+                        "on a problem")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_config)
     sp = add("slack", cmd_slack, "answer in Slack over Socket Mode (no public URL needed)")
     sp.add_argument("--socket", action="store_true", required=True,
                     help="connect out to Slack over Socket Mode (KQA_SLACK__BOT_TOKEN, KQA_SLACK__APP_TOKEN)")
@@ -224,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
+    except InvalidSettings as exc:
+        print(f"kqa: {printable(str(exc))}", file=sys.stderr)
+        return 2
     except KqaError as exc:
         print(f"kqa: {printable(str(exc))}", file=sys.stderr)
         return 1

@@ -77,22 +77,31 @@ class Renamed(PydanticBaseSettingsSource):
         return None, field_name, False  # everything happens in __call__
 
     def __call__(self) -> dict[str, Any]:
-        env_file = self.config.get("env_file")
-        given: dict[str, str | None] = {}
-        if isinstance(env_file, str | Path) and Path(env_file).exists():
-            given.update({k.upper(): v for k, v in dotenv_values(env_file).items()})
-        given.update({k.upper(): v for k, v in os.environ.items()})
+        given = written(self.config.get("env_file"))
         out: dict[str, Any] = {}
         for old, path in self.renamed.items():
-            if given.get(old) is None:
+            if old not in given or given[old][1] is None:
                 continue
             new = env_name(path)
             log.warning("%s is deprecated and will be removed in the next release: use %s", old, new)
             node = out
             for part in path[:-1]:
                 node = node.setdefault(part, {})
-            node[path[-1]] = given[old]
+            node[path[-1]] = given[old][1]
         return out
+
+
+def written(env_file: Any) -> dict[str, tuple[str, str | None, str]]:
+    """The `KQA_*` variables given, by upper-case name (pydantic-settings reads any case): each as
+    written, its value, and where it was given (the environment wins over the `.env` file)."""
+    given: dict[str, tuple[str, str | None, str]] = {}
+    sources: list[tuple[str, dict[str, str | None]]] = []
+    if isinstance(env_file, str | Path) and Path(env_file).exists():
+        sources.append((str(env_file), dotenv_values(env_file)))
+    sources.append(("environment", dict(os.environ)))
+    for where, values in sources:
+        given.update({k.upper(): (k, v, where) for k, v in values.items() if k.upper().startswith(PREFIX)})
+    return given
 
 
 class Settings(BaseSettings):

@@ -4,8 +4,13 @@ per-address) rate limit, a request body limit, and CORS.
 - Keys (`KQA_ACCESS__API_KEYS`) come as `Authorization: Bearer KEY` or `X-API-Key: KEY` and are compared
   in constant time against every configured key. Only /v1/* needs one: health, readiness,
   metrics, the docs and the widget's files stay open.
-- The rate limit is a token bucket per key (per client address when no keys are set): `burst`
-  requests at once, refilled at `rate_per_minute`. Over it: 429 with `Retry-After`. Buckets
+- A `full` key opens every /v1 route. A `widget` key is in a public page, so anyone has it: it
+  opens only the widget's routes (`WIDGET_ROUTES`), only with an allowed `Origin`, and is
+  rate-limited per reader address, so a copy of it is no skeleton key and nobody's loop is
+  everybody's 429.
+- The rate limit is a token bucket per full key (per client address with a widget key, a wrong
+  key, or when no keys are set): `burst` requests at once, refilled at `rate_per_minute`. Over
+  it: 429 with `Retry-After`. Buckets
   live in the process: N worker processes allow up to N times the rate. Slack's events route
   has the same limit per client address (`AddressLimit`), before its signature is checked.
 - Bodies over `max_body_bytes` get 413 before the app reads them (declared or streamed).
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import threading
 import time
@@ -24,6 +30,7 @@ from collections.abc import Callable
 from types import MappingProxyType
 
 from fastapi import Request
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,7 +38,9 @@ from api.http import problems
 from api.settings import LimitOptions, Settings
 from bot.errors import KqaError
 
+log = logging.getLogger("kqa.access")
 PUBLIC_FILES = ("/", "/widget.js")
+WIDGET_ROUTES = frozenset({"/v1/ask", "/v1/chat", "/v1/feedback"})
 PUBLIC_PREFIX = "/static/"
 MAX_BUCKETS = 100_000
 
@@ -40,6 +49,11 @@ class AccessDenied(KqaError):
     title = "API key missing or not valid"
     status = 401
     headers = MappingProxyType({"WWW-Authenticate": 'Bearer realm="kqa"'})
+
+
+class Forbidden(KqaError):
+    title = "not allowed with this key"
+    status = 403
 
 
 class RateLimited(KqaError):
@@ -98,33 +112,47 @@ class RateLimit:
 
 
 class Gate:
-    """The dependency every /v1 route has: the key check, then the rate limit. A wrong or
-    missing key counts against the client's address, so guessing keys is rate-limited too."""
+    """The dependency every /v1 route has: the key check, the rate limit, then what the key's
+    scope allows. A wrong or missing key counts against the client's address, so guessing keys
+    is rate-limited too."""
 
     def __init__(self, settings: Settings, on_limited: Callable[[], None] = lambda: None) -> None:
-        self.keys = [k.get_secret_value().encode() for k in settings.access.api_keys]
+        self.keys = [(k.secret.get_secret_value().encode(), k.scope) for k in settings.access.api_keys]
+        self.origins = frozenset(settings.access.cors_origins)
         self.limit = RateLimit(settings.limits)
         self.on_limited = on_limited
 
     async def __call__(self, request: Request) -> None:
         addr = client_address(request)
         sent = _sent_key(request) if self.keys else b""
-        if not self.keys:
-            who = addr
-        elif self._known(sent):
-            who = "key:" + hashlib.sha256(sent).hexdigest()[:12]
-        else:
+        scope = self._scope(sent) if self.keys else "full"
+        if scope is None:
             self._throttle(addr)
             raise AccessDenied("send an API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'")
+        # A widget key is shared by every reader of a page: the reader's address is the client
+        # (its bucket, its vote), never the key.
+        who = "key:" + hashlib.sha256(sent).hexdigest()[:12] if sent and scope == "full" else addr
         request.state.client = who
         self._throttle(who)
+        if scope == "widget":
+            self._widget_only(request)
 
-    def _known(self, sent: bytes) -> bool:
-        """Compared with every key whatever the outcome, so timing tells nothing about which matched."""
-        matched = False
-        for key in self.keys:
-            matched |= hmac.compare_digest(sent, key)
-        return bool(sent) and matched
+    def _scope(self, sent: bytes) -> str | None:
+        """The scope of the key sent, or None. Compared with every key whatever the outcome, so
+        timing tells nothing about which matched."""
+        found = None
+        for key, scope in self.keys:
+            if hmac.compare_digest(sent, key):
+                found = scope
+        return found if sent else None
+
+    def _widget_only(self, request: Request) -> None:
+        route = getattr(request.scope.get("route"), "path", "")
+        if route not in WIDGET_ROUTES:
+            raise Forbidden(f"a widget key may call {', '.join(sorted(WIDGET_ROUTES))} only")
+        origin = request.headers.get("origin", "")
+        if not origin or ("*" not in self.origins and origin not in self.origins):
+            raise Forbidden("a widget key is accepted only from the pages of the sites allowed to embed the widget")
 
     def _throttle(self, who: str) -> None:
         throttle(self.limit, who, self.on_limited)
@@ -207,7 +235,9 @@ class BodyLimit:
 
 
 class Cors:
-    """CORS for the API from the allowed origins; the widget's public files for any origin."""
+    """CORS for the API from the allowed origins; the widget's public files for any origin. A
+    refused preflight is a warning naming the origin: the reader behind it only sees a network
+    error, so the log is where a mistyped or missing origin shows."""
 
     HEADERS = ("Accept", "Authorization", "Content-Type", "Last-Event-ID", "X-API-Key", "X-KQA-Door", "X-Request-ID")
     EXPOSE = ("Retry-After", "X-Request-ID")
@@ -221,5 +251,26 @@ class Cors:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_public_file(scope["path"]):
             await self.files(scope, receive, send)
+        elif scope["type"] == "http" and scope["method"] == "OPTIONS":
+            await self.api(scope, receive, self._warn_if_refused(scope, send))
         else:
             await self.api(scope, receive, send)
+
+    def _warn_if_refused(self, scope: Scope, send: Send) -> Send:
+        """Starlette answers a refused preflight 400 with its reason as the body."""
+        refused = False
+
+        async def watch(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start":
+                refused = message["status"] == 400
+            elif refused and message["type"] == "http.response.body":
+                headers = Headers(scope=scope)
+                origin = headers.get("origin", "")[:200]
+                log.warning("CORS preflight from origin %r to %s refused (%s); allowed origins "
+                            "(KQA_ACCESS__CORS_ORIGINS): %s", origin, scope["path"],
+                            message.get("body", b"").decode("utf-8", "replace")[:200],
+                            ",".join(self.api.allow_origins) or "none")
+            await send(message)
+
+        return watch

@@ -7,6 +7,9 @@ nowhere else, access rules are in `access`, request ids, the access log and /met
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,12 +22,18 @@ from api.settings import Settings
 from api.slack import events as slack
 from api.widget.routes import router as widget
 from bot.bot import Bot
+from bot.settings_check import InvalidSettings, effective, load
 from index.embed import Embedder
+
+log = logging.getLogger("kqa.settings")
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     """The app for `settings` (`embedder`: an embedding model already loaded, to share it)."""
     install_log_context()
+    log.info("effective settings: %s", json.dumps(effective(settings), ensure_ascii=False))
+    for doubt in settings.doubts():
+        log.warning("%s", doubt)
     bot = Bot.open(settings, embedder)
     metrics = Metrics(bot.index_info, bot.cache)
 
@@ -56,4 +65,9 @@ def app_from_env() -> FastAPI:
     """For `uvicorn --factory api.http.app:app_from_env` (each of several workers): settings from
     the environment, JSON logs like `kqa serve`."""
     configure_logging()
-    return create_app(Settings())
+    try:
+        settings = load(Settings)
+    except InvalidSettings as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    return create_app(settings)

@@ -83,8 +83,8 @@ def get_door(request: Request) -> Door:
 
 
 def get_voter(request: Request) -> str:
-    """Who votes: the client identity the Gate found (`key:<hash>` of the API key, or
-    `addr:<ip>` without keys), so one key or address has one vote per answer."""
+    """Who votes: the client identity the Gate found (`key:<hash>` of a full API key, or
+    `addr:<ip>` with a widget key or without keys), so one key or reader has one vote per answer."""
     voter: str = request.state.client
     return voter
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -132,3 +133,78 @@ def test_ingest_lists_the_skipped_files_with_names_safe_for_a_terminal(tmp_path:
     # the warnings on stderr name the same files, escaped the same way
     assert "skipped \\x1b[2J\\u202edm.exe.md: binary file" in r.stderr
     assert "\x1b" not in r.stdout + r.stderr and "\u202e" not in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(("command", "env", "line"), [
+    (("ingest",), {"KQA_LLM__PROVIDER": "gpt"},
+     "kqa: KQA_LLM__PROVIDER: 'gpt' is not accepted; accepted: 'none', 'openai' or 'ollama'"),
+    (("serve", "--port", "1"), {"KQA_ACCESS__CORS_ORIGINS": "https://docs.example/"},
+     "kqa: KQA_ACCESS__CORS_ORIGINS: 'https://docs.example/' is not an origin; accepted: scheme://host[:port]"),
+    (("serve", "--port", "1"), {"KQA_API_KEYS": " , "}, "kqa: KQA_API_KEYS: set but holds no keys; accepted: "),
+])
+def test_a_bad_setting_stops_kqa_with_one_line(tmp_path: Path, command: tuple[str, ...], env: dict,
+                                               line: str) -> None:
+    r = kqa(*command, "--index", str(tmp_path / "idx"), env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(line)
+    assert not (tmp_path / "idx").exists()  # stopped before doing anything
+
+
+def test_a_worker_with_a_bad_setting_exits_2_with_one_log_line() -> None:
+    """`kqa serve --workers N` starts each worker with app_from_env: same check, as a JSON log line."""
+    code = "from api.http.app import app_from_env\napp_from_env()"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "KQA_LLM__PROVIDER": "gpt"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    line = json.loads(r.stderr.strip().splitlines()[-1])
+    assert line["level"] == "error" and line["msg"].startswith("KQA_LLM__PROVIDER: 'gpt' is not accepted")
+
+
+def test_an_unknown_variable_is_warned_about(tmp_path: Path) -> None:
+    r = kqa("ingest", str(tmp_path / "nowhere"), "--index", str(tmp_path / "idx"), env={"KQA_CORS_ORIGINS": "x"})
+    assert "KQA_CORS_ORIGINS is not a kqa setting and is ignored; did you mean KQA_ACCESS__CORS_ORIGINS?" in r.stderr
+    assert r.returncode == 1 and "corpus folder not found" in r.stderr  # a warning: the command still runs
+
+
+def config(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`kqa config` with only `env` of the KQA_* variables, from a folder with no .env."""
+    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("KQA_")}
+    return subprocess.run([sys.executable, "-m", "api.cli", "config", *args], cwd=tmp_path, capture_output=True,
+                          text=True, env={**clean, "PYTHONPATH": str(ROOT), **env}, timeout=120)
+
+
+def test_config_prints_the_effective_settings_redacted(tmp_path: Path) -> None:
+    r = config(tmp_path, {"KQA_ACCESS__API_KEYS": "ops-key-31,widget:site-key-42",
+                          "KQA_ACCESS__CORS_ORIGINS": "https://Docs.Example", "kqa_limits__burst": "7"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert any(re.fullmatch(r"KQA_ACCESS__API_KEYS +full:\*+,widget:\*+  \(environment\)", x) for x in lines)
+    assert any(re.fullmatch(r"KQA_LIMITS__BURST +7  \(kqa_limits__burst\)", x) for x in lines)
+    assert any(re.fullmatch(r"KQA_LIMITS__RATE_PER_MINUTE +120", x) for x in lines)  # a default: no source
+    assert lines[-1] == "settings OK" and "key-31" not in r.stdout and "key-42" not in r.stdout
+
+
+def test_config_lists_every_problem_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("KQA_LIMITS__BURST=0\n")
+    r = config(tmp_path, {"KQA_LLM__PROVIDER": "gpt", "KQA_CORS_ORIGINS": "https://docs.example"})
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / ".env").write_text("KQA_LIMITS__BURST=5\n")
+    assert json.loads(config(tmp_path / "ok", {}, "--json").stdout)["given"] == {"KQA_LIMITS__BURST": ".env"}
+    assert r.stdout.splitlines() == [
+        "kqa cannot start with these settings:",
+        "problem: KQA_LLM__PROVIDER: 'gpt' is not accepted; accepted: 'none', 'openai' or 'ollama'",
+        "problem: KQA_LIMITS__BURST (in .env): '0' is not accepted; accepted: a whole number >= 1",
+        "problem: KQA_CORS_ORIGINS is not a kqa setting and is ignored; did you mean KQA_ACCESS__CORS_ORIGINS?",
+        "3 problem(s)",
+    ]
+
+
+def test_config_doubts_and_json(tmp_path: Path) -> None:
+    r = config(tmp_path, {"KQA_ACCESS__API_KEYS": "widget:site-key-42", "KQA_ACCESS__CORS_ORIGINS": "*"}, "--json")
+    assert r.returncode == 1
+    body = json.loads(r.stdout)
+    assert body["settings"]["KQA_ACCESS__API_KEYS"] == "widget:**********"
+    assert body["given"]["KQA_ACCESS__CORS_ORIGINS"] == "environment"
+    assert body["problems"] == ["KQA_ACCESS__CORS_ORIGINS=* with widget keys: any site may use them; list the "
+                                "embedding sites"]

@@ -18,7 +18,7 @@ def test_nested_groups_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("KQA_ACCESS__API_KEYS", "k1,k2")
     s = Settings()
     assert s.store.url == "http://chroma:8000" and s.embed.batch_size == 4 and s.refusal.min_dense == 0.8
-    assert [k.get_secret_value() for k in s.access.api_keys] == ["k1", "k2"]
+    assert [(k.scope, k.secret.get_secret_value()) for k in s.access.api_keys] == [("full", "k1"), ("full", "k2")]
 
 
 def test_old_names_still_work_with_a_warning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
@@ -34,7 +34,7 @@ def test_old_names_still_work_with_a_warning(monkeypatch: pytest.MonkeyPatch, tm
         s = Settings()
     assert s.store.path == tmp_path / "idx" and s.store.url == "http://old:8000" and s.embed.threads == 2
     assert s.questions.max_chars == 500 and s.refusal.min_dense == 0.7
-    assert [k.get_secret_value() for k in s.access.api_keys] == ["old-key"]
+    assert [k.secret.get_secret_value() for k in s.access.api_keys] == ["old-key"]
     assert "KQA_INDEX_DIR is deprecated" in caplog.text and "use KQA_STORE__PATH" in caplog.text
     assert "KQA_API_KEYS is deprecated" in caplog.text and "use KQA_ACCESS__API_KEYS" in caplog.text
 

@@ -171,3 +171,85 @@ def test_one_vote_per_answer_per_key_and_only_that_key_amends_it(locked: str, lo
         rows = db.execute("SELECT rating, comment FROM feedback WHERE answer_id = ? ORDER BY id",
                           (answer_id,)).fetchall()
     assert rows == [("up", None), ("down", None)]
+
+
+# ---- widget keys: a key in a public page ---------------------------------------------------------
+
+OPS_KEY, WIDGET_KEY = "ops-key-5c4b3a", "site-key-in-the-page"
+
+
+@pytest.fixture(scope="module")
+def widgeted(bot: Bot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Keys on: one full key and one widget key (written as in the environment), three requests at once."""
+    settings = open_settings(
+        bot, tmp_path_factory.mktemp("widgeted"), limits=LimitOptions(rate_per_minute=6, burst=3),
+        access=AccessOptions(api_keys=f"{OPS_KEY},widget:{WIDGET_KEY}", cors_origins=[SITE]))
+    with serving(create_app(settings, bot.embedder)) as base:
+        yield base
+
+
+def from_page(origin: str = SITE) -> dict[str, str]:
+    return {"X-API-Key": WIDGET_KEY, "Origin": origin}
+
+
+def test_a_widget_key_opens_only_the_widgets_routes(widgeted: str) -> None:
+    with httpx.Client(base_url=widgeted, timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.3")) as c:
+        assert c.post("/v1/ask", json={"question": "Cgroups 怎么限制 CPU"}, headers=from_page()).status_code == 200
+        r = c.get("/v1/search", params={"q": "cgroups"}, headers=from_page())
+        assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM)
+        assert "/v1/ask, /v1/chat, /v1/feedback only" in r.json()["detail"] and WIDGET_KEY not in r.text
+    with httpx.Client(base_url=widgeted, timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.4")) as c:
+        assert c.post("/v1/chat", json={"message": "Pod 是什么"}, headers=from_page()).status_code == 200
+        # past the gate: an unknown answer is the route's own 404
+        assert c.post("/v1/feedback", json={"answer_id": "nope", "rating": "up"}, headers=from_page()
+                      ).status_code == 404
+    # the full key opens search, from anywhere
+    assert httpx.get(f"{widgeted}/v1/search", params={"q": "cgroups"}, headers={"X-API-Key": OPS_KEY}
+                     ).status_code == 200
+
+
+@pytest.mark.parametrize(("n", "origin"), list(enumerate(
+    [None, "https://evil.example", SITE + "/", "http://docs.site.example", "null"])))
+def test_a_widget_key_needs_an_allowed_origin(widgeted: str, n: int, origin: str | None) -> None:
+    headers = {"X-API-Key": WIDGET_KEY, **({"Origin": origin} if origin else {})}
+    reader = httpx.HTTPTransport(local_address=f"127.0.1.{n + 1}")  # each case its own address: its own bucket
+    with httpx.Client(base_url=widgeted, timeout=30, transport=reader) as c:
+        r = c.post("/v1/ask", json={"question": "Pod 是什么"}, headers=headers)
+    assert r.status_code == 403 and "allowed to embed the widget" in r.json()["detail"]
+
+
+def test_one_reader_looping_does_not_lock_out_another(widgeted: str) -> None:
+    """Readers share the widget key but not its bucket: one address looping gets 429, another
+    address (another loopback source address) and the full key are still served."""
+    empty = {"question": ""}  # 422 once past the gate: cheap
+    with httpx.Client(base_url=widgeted, timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.6")) as a:
+        statuses = [a.post("/v1/ask", json=empty, headers=from_page()).status_code for _ in range(6)]
+    assert statuses[:3] == [422] * 3 and statuses[-1] == 429
+    with httpx.Client(base_url=widgeted, timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.7")) as b:
+        assert b.post("/v1/ask", json=empty, headers=from_page()).status_code == 422
+    with httpx.Client(base_url=widgeted, timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.6")) as a:
+        assert a.post("/v1/ask", json=empty, headers={"X-API-Key": OPS_KEY}).status_code == 422  # its own bucket
+
+
+def test_a_refused_preflight_is_a_warning_naming_the_origin(locked: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The reader behind a refused preflight sees only a network error: the log says which origin."""
+    caplog.set_level("WARNING", logger="kqa.access")
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    assert httpx.options(f"{locked}/v1/chat", headers={"Origin": SITE, **preflight}).status_code == 200
+    assert not [r for r in caplog.records if r.name == "kqa.access" and r.levelname == "WARNING"]
+    typo = "https://docs.site.example.org"
+    assert httpx.options(f"{locked}/v1/chat", headers={"Origin": typo, **preflight}).status_code == 400
+    warnings = [r.getMessage() for r in caplog.records if r.name == "kqa.access" and r.levelname == "WARNING"]
+    assert len(warnings) == 1 and repr(typo) in warnings[0] and "Disallowed CORS origin" in warnings[0]
+    assert f"(KQA_ACCESS__CORS_ORIGINS): {SITE}" in warnings[0]
+
+
+def test_the_effective_settings_are_one_log_line_without_secrets(bot: Bot, locked_settings: Settings,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="kqa.settings")
+    create_app(locked_settings, bot.embedder)
+    lines = [r.getMessage() for r in caplog.records if r.name == "kqa.settings"]
+    assert len(lines) == 1 and lines[0].startswith("effective settings: {") and "\n" not in lines[0]
+    assert '"KQA_ACCESS__API_KEYS": "full:**********,full:**********,full:**********"' in lines[0]
+    assert f'"KQA_ACCESS__CORS_ORIGINS": "{SITE}"' in lines[0] and '"KQA_LIMITS__BURST": "20"' in lines[0]
+    assert "k-one" not in lines[0] and "k-two" not in lines[0]

@@ -772,12 +772,13 @@ def test_server_error_is_friendly(tabs, bot: Bot, embedder: Embedder, tmp_path: 
 
 
 def test_another_site_with_an_api_key(tabs, bot: Bot, tmp_path: Path) -> None:
-    """The one-line embed on another origin (CORS), with data-kqa-api-key; a wrong key is explained."""
+    """The one-line embed on another origin (CORS), with a widget key in data-kqa-api-key (the
+    documented way); a wrong key is explained."""
     pages: dict[str, str] = {}
     with OtherSite(pages) as site:
         origin = site.url
-        settings = open_settings(bot, tmp_path, access=AccessOptions(api_keys=[SecretStr(API_KEY)],
-                                                                     cors_origins=[origin]))
+        keys = [SecretStr("ops-key-not-in-any-page"), SecretStr(f"widget:{API_KEY}")]
+        settings = open_settings(bot, tmp_path, access=AccessOptions(api_keys=keys, cors_origins=[origin]))
         with serving(create_app(settings, bot.embedder)) as base:
             pages["/right"] = host_page("keyed", base, key=API_KEY)
             pages["/wrong"] = host_page("keyed", base, key="not-the-key")
