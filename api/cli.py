@@ -166,7 +166,43 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_slack(args: argparse.Namespace) -> int:
     from api.slack.socket import run_socket_mode
 
+    if not args.socket:
+        print("kqa slack: say --socket (answer in Slack) or try QUESTION (see what it would post)", file=sys.stderr)
+        return 2
     return run_socket_mode(_settings(args))
+
+
+def cmd_slack_try(args: argparse.Namespace) -> int:
+    from api.slack.preview import scratch_bot, try_messages
+
+    settings = _settings(args)
+    with scratch_bot(settings) as bot:
+        messages = try_messages(bot, settings, args.question, args.thread or [])
+    if args.json:
+        print(json_text([[c.to_dict() for c in calls] for calls in messages], indent=2))
+        return 0
+    print(render_posts(messages, [args.question, *(args.thread or [])]))
+    return 0
+
+
+def render_posts(messages: list, asked: list[str]) -> str:  # messages: list[list[api.slack.preview.Posted]]
+    """Each message the reader sent, then each Web API call the bot made for it, with the text and
+    blocks Slack would receive (paste `blocks` into Block Kit Builder to see them drawn)."""
+    lines: list[str] = []
+    for text, calls in zip(asked, messages, strict=True):
+        lines.append(f"━━ the reader: {printable(text)}")
+        for call in calls:
+            body = call.body
+            if call.method == "chat.update":
+                where = f"replacing message {body.get('ts')}"
+            else:
+                where = f"in thread {body.get('thread_ts')}" if body.get("thread_ts") else "in the channel"
+            lines.append(f"── {call.method} to {printable(str(body.get('channel')))}, {printable(str(where))}")
+            lines.append(json_text({k: body[k] for k in ("text", "blocks") if k in body}, indent=2))
+        if not calls:
+            lines.append("── nothing posted")
+        lines.append("")
+    return "\n".join(lines).rstrip()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -203,9 +239,17 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=10, help="rows per section (default 10)")
     sp.add_argument("--days", type=float, help="only the last DAYS days (default: all)")
     sp.add_argument("--json", action="store_true")
-    sp = add("slack", cmd_slack, "answer in Slack over Socket Mode (no public URL needed)")
-    sp.add_argument("--socket", action="store_true", required=True,
+    sp = add("slack", cmd_slack, "answer in Slack over Socket Mode (no public URL needed), or try it without Slack")
+    sp.add_argument("--socket", action="store_true",
                     help="connect out to Slack over Socket Mode (KQA_SLACK__BOT_TOKEN, KQA_SLACK__APP_TOKEN)")
+    slack = sp.add_subparsers(dest="slack_command")
+    tp = slack.add_parser("try", help="print the Block Kit the bot would post for a mention, without Slack")
+    tp.add_argument("question", help="what the reader writes after @kqa in a channel")
+    tp.add_argument("--thread", action="append", metavar="REPLY",
+                    help="a later reply in the answer's thread, answered as a follow-up (repeatable)")
+    tp.add_argument("--json", action="store_true", help="the Web API calls as JSON, one list per message")
+    tp.add_argument("--index", help="index folder (default: KQA_STORE__PATH or index/store)")
+    tp.set_defaults(fn=cmd_slack_try)
     return p
 
 
