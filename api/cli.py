@@ -111,32 +111,60 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def report_store(args: argparse.Namespace) -> tuple[Settings, str]:
+    """The settings with the store `--db` or `--data-dir` names, and where its path came from: so
+    a forgotten KQA_DATA_DIR is seen, not silently read."""
     settings = _settings(args)
+    if args.db:
+        return settings.model_copy(update={"history": settings.history.model_copy(
+            update={"path": Path(args.db)})}), "--db"
+    if args.data_dir:
+        return settings.model_copy(update={"data_dir": Path(args.data_dir),
+                                           "history": settings.history.model_copy(update={"path": None})}), \
+            "--data-dir"
+    if settings.history.path is not None:
+        return settings, "KQA_HISTORY__PATH"
+    return settings, "KQA_DATA_DIR" if "data_dir" in settings.model_fields_set else "the default data dir"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    settings, source = report_store(args)
     path = settings.history_path()
+    store = f"store: {printable(str(path.resolve()))} (from {source})"
     if not path.exists():
-        print(f"no questions recorded yet ({path} does not exist)")
+        if args.db or args.data_dir:  # named on purpose: a typo must not read as "nothing asked yet"
+            print(f"kqa: no question log at {printable(str(path))}", file=sys.stderr)
+            return 1
+        print(store)
+        print(f"no questions recorded yet ({printable(str(path))} does not exist)")
         return 0
     from bot.bot import Bot
 
     report = Bot.open(settings).report(limit=args.limit, since_s=args.days * 86400 if args.days else None)
     if args.json:
-        print(json_text(report.to_dict(), indent=2))
+        print(json_text({"store": str(path.resolve()), **report.to_dict()}, indent=2))
         return 0
+    print(store)
     print(render_report(report, args.days))
     return 0
+
+
+def doors_text(doors: dict[str, int]) -> str:
+    return ", ".join(f"{door} {n}" for door, n in doors.items())
 
 
 def render_report(report: Report, days: float | None) -> str:
     span = f"the last {days:g} days" if days else "all time"
     lines = [f"{report.questions} answers given ({span}), {report.refused} refused; "
-             f"feedback: {report.up} up, {report.down} down", ""]
+             f"feedback: {report.up} up, {report.down} down",
+             f"by door: {printable(doors_text(report.doors)) or '(none)'}", ""]
 
     def section(title: str, rows: list[Asked], count: Callable[[Asked], str]) -> None:
         lines.append(title)
         for r in rows:  # readers wrote these: one row each, shown and never obeyed
             context = f"  [+ {printable(', '.join(r.context))}]" if r.context else ""  # what a follow-up carried
-            lines.append(f"  {count(r)}  {printable(r.question)}{context}")
+            doors = f"  ({printable(doors_text(r.doors))})" if r.doors else ""
+            lines.append(f"  {count(r)}  {printable(r.question)}{context}{doors}")
             lines.extend(f"          “{printable(c)}”" for c in r.comments)
         if not rows:
             lines.append("  (none)")
@@ -238,6 +266,11 @@ def parser() -> argparse.ArgumentParser:
     sp = add("report", cmd_report, "most asked, refused and downvoted questions (from the question log of every door)")
     sp.add_argument("--limit", type=int, default=10, help="rows per section (default 10)")
     sp.add_argument("--days", type=float, help="only the last DAYS days (default: all)")
+    store = sp.add_mutually_exclusive_group()
+    store.add_argument("--db", metavar="PATH", help="the question log to read (default: KQA_HISTORY__PATH, "
+                       "else kqa.sqlite3 in the data dir)")
+    store.add_argument("--data-dir", metavar="DIR", help="the data dir whose question log to read "
+                       "(default: KQA_DATA_DIR, else data/)")
     sp.add_argument("--json", action="store_true")
     sp = add("slack", cmd_slack, "answer in Slack over Socket Mode (no public URL needed), or try it without Slack")
     sp.add_argument("--socket", action="store_true",
