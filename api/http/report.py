@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse
 
 from api.http.access import AccessDenied, Gate, client_address
 from api.settings import Settings
+from bot.answer import is_chinese
 from bot.bot import Bot
 from bot.errors import KqaError
 from bot.history import Asked, Day, Report
@@ -185,6 +186,11 @@ def doors_html(doors: dict[str, int]) -> str:
     return "".join(f'<span class="door">{escape(door)} {n}</span>' for door, n in doors.items())
 
 
+def lang(text: str) -> str:
+    """A reader's text in Chinese is marked so, for screen readers (the page is in English)."""
+    return ' lang="zh-CN"' if is_chinese(text) else ""
+
+
 def table(rows: list[Asked], counts: tuple[str, ...], values: Callable[[Asked], Sequence[object]]) -> str:
     if not rows:
         return '<p class="muted">None in this period.</p>'
@@ -194,9 +200,9 @@ def table(rows: list[Asked], counts: tuple[str, ...], values: Callable[[Asked], 
         cells = "".join(f'<td class="n">{escape(str(v))}</td>' for v in values(a))
         carried = (f'<br><span class="muted">read with earlier turns: {escape(", ".join(a.context))}</span>'
                    if a.context else "")
-        comments = "".join(f"<blockquote>{escape(c)}</blockquote>" for c in a.comments)
-        body.append(f'<tr>{cells}<td class="q">{escape(a.question)}{carried}{comments}</td>'
-                    f"<td>{doors_html(a.doors)}</td></tr>")
+        comments = "".join(f"<blockquote{lang(c)}>{escape(c)}</blockquote>" for c in a.comments)
+        body.append(f'<tr>{cells}<td class="q"><span{lang(a.question)}>{escape(a.question)}</span>{carried}'
+                    f"{comments}</td><td>{doors_html(a.doors)}</td></tr>")
     return (f'<table><thead><tr>{head}<th scope="col">Question</th><th scope="col">Doors</th></tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>")
 

@@ -127,6 +127,7 @@ def test_the_report_in_a_browser(report_site: str, browser, scheme: str) -> None
         expect(most.locator("tbody tr").first.locator(".door")).to_have_text(["widget 2", "slack 1", "http 1"])
         refused = page.locator("#refused ~ table").first
         expect(refused.locator("td.q")).to_have_text([HOSTILE])  # text, exactly as the reader typed it
+        expect(refused.locator("td.q > span")).to_have_attribute("lang", "zh-CN")  # read in a Chinese voice
         expect(refused.locator(".door")).to_have_text(["widget 1", "slack 1"])
         expect(page.locator("blockquote")).to_have_text([COMMENT])
         assert page.evaluate("document.querySelectorAll('script, img, iframe, object, embed').length") == 0
