@@ -201,11 +201,17 @@ def cmd_slack(args: argparse.Namespace) -> int:
 
 
 def cmd_slack_try(args: argparse.Namespace) -> int:
-    from api.slack.preview import scratch_bot, try_messages
+    from api.slack.preview import scratch_bot, try_command, try_messages
 
+    if args.command and args.thread:
+        print("kqa slack try: --thread follows a mention; a slash command has no thread", file=sys.stderr)
+        return 2
     settings = _settings(args)
     with scratch_bot(settings) as bot:
-        messages = try_messages(bot, settings, args.question, args.thread or [])
+        if args.command:
+            messages = [try_command(bot, settings, args.question)]
+        else:
+            messages = try_messages(bot, settings, args.question, args.thread or [])
     if args.json:
         print(json_text([[c.to_dict() for c in calls] for calls in messages], indent=2))
         return 0
@@ -223,10 +229,15 @@ def render_posts(messages: list, asked: list[str]) -> str:  # messages: list[lis
             body = call.body
             if call.method == "chat.update":
                 where = f"replacing message {body.get('ts')}"
+            elif call.method in ("ack", "response_url"):
+                private = body.get("response_type", "ephemeral") == "ephemeral"
+                shown = "only to the reader" if private else "in the channel"
+                where = "replacing the ack, " + shown if body.get("replace_original") else shown
             else:
                 where = f"in thread {body.get('thread_ts')}" if body.get("thread_ts") else "in the channel"
-            lines.append(f"── {call.method} to {printable(str(body.get('channel')))}, {printable(str(where))}")
-            lines.append(json_text({k: body[k] for k in ("text", "blocks") if k in body}, indent=2))
+            to = f" to {printable(str(body['channel']))}" if body.get("channel") else ""
+            lines.append(f"── {call.method}{to}, {where}")
+            lines.append(json_text({k: body[k] for k in ("response_type", "text", "blocks") if k in body}, indent=2))
         if not calls:
             lines.append("── nothing posted")
         lines.append("")
@@ -280,6 +291,8 @@ def parser() -> argparse.ArgumentParser:
     tp.add_argument("question", help="what the reader writes after @kqa in a channel")
     tp.add_argument("--thread", action="append", metavar="REPLY",
                     help="a later reply in the answer's thread, answered as a follow-up (repeatable)")
+    tp.add_argument("--command", action="store_true",
+                    help="ask with the slash command (KQA_SLACK__COMMAND, /kqa) rather than a mention")
     tp.add_argument("--json", action="store_true", help="the Web API calls as JSON, one list per message")
     tp.add_argument("--index", help="index folder (default: KQA_STORE__PATH or index/store)")
     tp.set_defaults(fn=cmd_slack_try)

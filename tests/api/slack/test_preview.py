@@ -11,7 +11,7 @@ from pathlib import Path
 
 from api.settings import Settings
 from api.slack import blocks
-from api.slack.preview import scratch_bot, try_messages
+from api.slack.preview import scratch_bot, try_command, try_messages
 from bot.bot import Bot
 from tests.conftest import ROOT
 
@@ -25,6 +25,7 @@ def test_a_mention_and_a_follow_up_in_its_thread(built: Settings, bot: Bot, tmp_
     settings = built.model_copy(update={"data_dir": tmp_path / "data"})
     with scratch_bot(settings, bot.embedder) as scratch:
         first, follow = try_messages(scratch, settings, "CLONE_NEWPID 是干什么的？", ["那它和 Cgroups 有什么区别？"])
+        command = try_command(scratch, settings, "Cgroups 是怎么限制 CPU 的？")
         scratch_log = scratch.history.path
     assert not (tmp_path / "data").exists(), "the deployment's question log is not touched"
     assert not scratch_log.exists(), "the scratch log is deleted after"
@@ -48,6 +49,13 @@ def test_a_mention_and_a_follow_up_in_its_thread(built: Settings, bot: Bot, tmp_
     assert looking2.body["thread_ts"] == looking.body["thread_ts"]
     assert "CLONE_NEWPID" in json.dumps(answer2.body["blocks"], ensure_ascii=False)
 
+    # the slash command: "looking…" as its ack, then the answer to the response_url, only to the caller
+    ack, posted = command
+    assert (ack.method, ack.body) == ("ack", {"text": "正在专栏里查找…"})
+    assert posted.method == "response_url" and posted.body["response_type"] == "ephemeral"
+    assert posted.body["replace_original"] is True and "cpu.cfs_quota_us" in posted.body["text"]
+    assert blocks.SHARE in actions(posted.body)  # a private answer offers to share it
+
 
 def test_the_command_prints_what_would_be_posted(built: Settings, tmp_path: Path) -> None:
     env = {**os.environ, "KQA_DATA_DIR": str(tmp_path / "data"), "KQA_STORE__PATH": str(built.store.path)}
@@ -66,6 +74,8 @@ def test_the_command_prints_what_would_be_posted(built: Settings, tmp_path: Path
         "── chat.postMessage", "── chat.update", "── chat.postMessage", "── chat.update"]
     assert "ClusterIP" in r.stdout and f'"action_id": "{blocks.UP}"' in r.stdout
     assert "the question contains control or invalid characters" in r.stdout  # what the thread would be told
+
+    assert kqa("Pod 是什么", "--command", "--thread", "x").returncode == 2  # a command has no thread
 
     r = kqa("周末去杭州玩两天，有啥推荐路线", "--json")
     assert r.returncode == 0, r.stderr
