@@ -113,32 +113,60 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def report_store(args: argparse.Namespace) -> tuple[Settings, str]:
+    """The settings with the store `--db` or `--data-dir` names, and where its path came from: so
+    a forgotten KQA_DATA_DIR is seen, not silently read."""
     settings = _settings(args)
+    if args.db:
+        return settings.model_copy(update={"history": settings.history.model_copy(
+            update={"path": Path(args.db)})}), "--db"
+    if args.data_dir:
+        return settings.model_copy(update={"data_dir": Path(args.data_dir),
+                                           "history": settings.history.model_copy(update={"path": None})}), \
+            "--data-dir"
+    if settings.history.path is not None:
+        return settings, "KQA_HISTORY__PATH"
+    return settings, "KQA_DATA_DIR" if "data_dir" in settings.model_fields_set else "the default data dir"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    settings, source = report_store(args)
     path = settings.history_path()
+    store = f"store: {printable(str(path.resolve()))} (from {source})"
     if not path.exists():
-        print(f"no questions recorded yet ({path} does not exist)")
+        if args.db or args.data_dir:  # named on purpose: a typo must not read as "nothing asked yet"
+            print(f"kqa: no question log at {printable(str(path))}", file=sys.stderr)
+            return 1
+        print(store)
+        print(f"no questions recorded yet ({printable(str(path))} does not exist)")
         return 0
     from bot.bot import Bot
 
     report = Bot.open(settings).report(limit=args.limit, since_s=args.days * 86400 if args.days else None)
     if args.json:
-        print(json_text(report.to_dict(), indent=2))
+        print(json_text({"store": str(path.resolve()), **report.to_dict()}, indent=2))
         return 0
+    print(store)
     print(render_report(report, args.days))
     return 0
+
+
+def doors_text(doors: dict[str, int]) -> str:
+    return ", ".join(f"{door} {n}" for door, n in doors.items())
 
 
 def render_report(report: Report, days: float | None) -> str:
     span = f"the last {days:g} days" if days else "all time"
     lines = [f"{report.questions} answers given ({span}), {report.refused} refused; "
-             f"feedback: {report.up} up, {report.down} down", ""]
+             f"feedback: {report.up} up, {report.down} down",
+             f"by door: {printable(doors_text(report.doors)) or '(none)'}", ""]
 
     def section(title: str, rows: list[Asked], count: Callable[[Asked], str]) -> None:
         lines.append(title)
         for r in rows:  # readers wrote these: one row each, shown and never obeyed
             context = f"  [+ {printable(', '.join(r.context))}]" if r.context else ""  # what a follow-up carried
-            lines.append(f"  {count(r)}  {printable(r.question)}{context}")
+            doors = f"  ({printable(doors_text(r.doors))})" if r.doors else ""
+            lines.append(f"  {count(r)}  {printable(r.question)}{context}{doors}")
             lines.extend(f"          “{printable(c)}”" for c in r.comments)
         if not rows:
             lines.append("  (none)")
@@ -197,7 +225,54 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_slack(args: argparse.Namespace) -> int:
     from api.slack.socket import run_socket_mode
 
+    if not args.socket:
+        print("kqa slack: say --socket (answer in Slack) or try QUESTION (see what it would post)", file=sys.stderr)
+        return 2
     return run_socket_mode(_settings(args))
+
+
+def cmd_slack_try(args: argparse.Namespace) -> int:
+    from api.slack.preview import scratch_bot, try_command, try_messages
+
+    if args.command and args.thread:
+        print("kqa slack try: --thread follows a mention; a slash command has no thread", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    with scratch_bot(settings) as bot:
+        if args.command:
+            messages = [try_command(bot, settings, args.question)]
+        else:
+            messages = try_messages(bot, settings, args.question, args.thread or [])
+    if args.json:
+        print(json_text([[c.to_dict() for c in calls] for calls in messages], indent=2))
+        return 0
+    print(render_posts(messages, [args.question, *(args.thread or [])]))
+    return 0
+
+
+def render_posts(messages: list, asked: list[str]) -> str:  # messages: list[list[api.slack.preview.Posted]]
+    """Each message the reader sent, then each Web API call the bot made for it, with the text and
+    blocks Slack would receive (paste `blocks` into Block Kit Builder to see them drawn)."""
+    lines: list[str] = []
+    for text, calls in zip(asked, messages, strict=True):
+        lines.append(f"━━ the reader: {printable(text)}")
+        for call in calls:
+            body = call.body
+            if call.method == "chat.update":
+                where = f"replacing message {body.get('ts')}"
+            elif call.method in ("ack", "response_url"):
+                private = body.get("response_type", "ephemeral") == "ephemeral"
+                shown = "only to the reader" if private else "in the channel"
+                where = "replacing the ack, " + shown if body.get("replace_original") else shown
+            else:
+                where = f"in thread {body.get('thread_ts')}" if body.get("thread_ts") else "in the channel"
+            to = f" to {printable(str(body['channel']))}" if body.get("channel") else ""
+            lines.append(f"── {call.method}{to}, {where}")
+            lines.append(json_text({k: body[k] for k in ("response_type", "text", "blocks") if k in body}, indent=2))
+        if not calls:
+            lines.append("── nothing posted")
+        lines.append("")
+    return "\n".join(lines).rstrip()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -233,14 +308,29 @@ def parser() -> argparse.ArgumentParser:
     sp = add("report", cmd_report, "most asked, refused and downvoted questions (from the question log of every door)")
     sp.add_argument("--limit", type=int, default=10, help="rows per section (default 10)")
     sp.add_argument("--days", type=float, help="only the last DAYS days (default: all)")
+    store = sp.add_mutually_exclusive_group()
+    store.add_argument("--db", metavar="PATH", help="the question log to read (default: KQA_HISTORY__PATH, "
+                       "else kqa.sqlite3 in the data dir)")
+    store.add_argument("--data-dir", metavar="DIR", help="the data dir whose question log to read "
+                       "(default: KQA_DATA_DIR, else data/)")
     sp.add_argument("--json", action="store_true")
     sp = sub.add_parser("config", help="print the effective settings (secrets redacted) and check them; exit 1 "
                         "on a problem")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(fn=cmd_config)
-    sp = add("slack", cmd_slack, "answer in Slack over Socket Mode (no public URL needed)")
-    sp.add_argument("--socket", action="store_true", required=True,
+    sp = add("slack", cmd_slack, "answer in Slack over Socket Mode (no public URL needed), or try it without Slack")
+    sp.add_argument("--socket", action="store_true",
                     help="connect out to Slack over Socket Mode (KQA_SLACK__BOT_TOKEN, KQA_SLACK__APP_TOKEN)")
+    slack = sp.add_subparsers(dest="slack_command")
+    tp = slack.add_parser("try", help="print the Block Kit the bot would post for a mention, without Slack")
+    tp.add_argument("question", help="what the reader writes after @kqa in a channel")
+    tp.add_argument("--thread", action="append", metavar="REPLY",
+                    help="a later reply in the answer's thread, answered as a follow-up (repeatable)")
+    tp.add_argument("--command", action="store_true",
+                    help="ask with the slash command (KQA_SLACK__COMMAND, /kqa) rather than a mention")
+    tp.add_argument("--json", action="store_true", help="the Web API calls as JSON, one list per message")
+    tp.add_argument("--index", help="index folder (default: KQA_STORE__PATH or index/store)")
+    tp.set_defaults(fn=cmd_slack_try)
     return p
 
 

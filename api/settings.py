@@ -141,6 +141,13 @@ class LimitOptions(BaseModel):
     answer_timeout_s: float = Field(15.0, gt=0, description="An answer not ready in this time gets 503.")
 
 
+class ReportOptions(BaseModel):
+    enabled: bool = Field(False, description="Serve GET /report, the question report as a web page. With API "
+                          "keys set it needs one (a browser asks for it: any user name, the key as password); "
+                          "without keys anyone who can reach the service can read it.")
+    days: int = Field(30, ge=1, le=3660, description="The period /report shows when the URL names none (?days=N).")
+
+
 class Settings(BotSettings):
     renamed: ClassVar[dict[str, tuple[str, ...]]] = {**RENAMED, "KQA_API_KEYS": ("access", "api_keys")}
 
@@ -148,6 +155,7 @@ class Settings(BotSettings):
     access: AccessOptions = AccessOptions()
     limits: LimitOptions = LimitOptions()
     slack: SlackOptions = SlackOptions()
+    report: ReportOptions = ReportOptions()
 
     def doubts(self) -> list[str]:
         """Settings that are valid but probably not meant: logged at start, problems for `kqa config`."""

@@ -19,6 +19,7 @@ in one handler (api/http/problems.py), the CLI into one line, Slack into one mes
     ├── RateLimited             too many requests from one key or address           (api.http.access)
     ├── BodyTooLarge            request body over the size limit                    (api.http.access)
     ├── AnswerTimeout           no answer within the time limit                     (api.http.routes)
+    ├── ReportLocked            /report without a valid key, when keys are set      (api.http.report)
     ├── SignatureRefused        a Slack request not signed, or signed wrongly       (api.slack.events)
     └── SlackNotConfigured      Socket Mode asked for without its tokens            (api.slack.settings)
 

@@ -20,9 +20,11 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,16 @@ class Asked:
     down: int = 0
     comments: list[str] = field(default_factory=list)
     context: list[str] = field(default_factory=list)  # terms a follow-up carried (one example)
+    doors: dict[str, int] = field(default_factory=dict)  # how often it came through each door
+
+
+@dataclass(frozen=True)
+class Day:
+    """One UTC day of the period: answers given, and how many of them were refusals."""
+
+    day: str  # ISO date
+    answers: int
+    refused: int
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,8 @@ class Report:
     most_asked: list[Asked]
     most_refused: list[Asked]
     downvoted: list[Asked]
+    doors: dict[str, int] = field(default_factory=dict)  # answers per door, most first
+    days: list[Day] = field(default_factory=list)  # every day from the period's first to today
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -241,24 +255,33 @@ class History:
         votes = dict(db.execute("SELECT rating, COUNT(*) FROM feedback WHERE at >= ? GROUP BY rating",
                                 (since,)).fetchall())
         grouped = (
-            "SELECT MAX(question), COUNT(*), SUM(refused), MAX(context_terms) FROM questions WHERE at >= ? {where} "
-            "GROUP BY asked ORDER BY {order} LIMIT ?"
+            "SELECT MAX(question), COUNT(*), SUM(refused), MAX(context_terms), asked FROM questions "
+            "WHERE at >= ? {where} GROUP BY asked ORDER BY {order} LIMIT ?"
         )
         most = db.execute(grouped.format(where="", order="COUNT(*) DESC, MAX(at) DESC"), (since, limit)).fetchall()
         refused = db.execute(grouped.format(where="AND refused = 1", order="COUNT(*) DESC, MAX(at) DESC"),
                              (since, limit)).fetchall()
         down = db.execute(
             "SELECT MAX(q.question), COUNT(DISTINCT q.answer_id), SUM(f.rating = 'up'), SUM(f.rating = 'down'), "
-            "GROUP_CONCAT(f.comment, char(31)), MAX(q.context_terms) "
+            "GROUP_CONCAT(f.comment, char(31)), MAX(q.context_terms), q.asked "
             "FROM feedback f JOIN questions q ON q.answer_id = f.answer_id "
             "WHERE f.at >= ? GROUP BY q.asked HAVING SUM(f.rating = 'down') > 0 "
             "ORDER BY SUM(f.rating = 'down') DESC, MAX(f.at) DESC LIMIT ?", (since, limit)).fetchall()
+        # the period's rows, plain: days and doors are counted here rather than in SQL dialects
+        rows = db.execute("SELECT at, refused, door, asked FROM questions WHERE at >= ?", (since,)).fetchall()
+        doors: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        for _, _, door, form in rows:
+            doors[form][door] += 1
         return Report(
             since=since, questions=totals[0], refused=totals[1], up=votes.get("up", 0), down=votes.get("down", 0),
-            most_asked=[Asked(q, n, r, context=json.loads(ctx)) for q, n, r, ctx in most],
-            most_refused=[Asked(q, n, r, context=json.loads(ctx)) for q, n, r, ctx in refused],
-            downvoted=[Asked(q, n, 0, up, dn, [c for c in (cs or "").split("\x1f") if c][-5:], json.loads(ctx))
-                       for q, n, up, dn, cs, ctx in down],
+            most_asked=[Asked(q, n, r, context=json.loads(ctx), doors=dict(doors[a].most_common()))
+                        for q, n, r, ctx, a in most],
+            most_refused=[Asked(q, n, r, context=json.loads(ctx), doors=dict(doors[a].most_common()))
+                          for q, n, r, ctx, a in refused],
+            downvoted=[Asked(q, n, 0, up, dn, [c for c in (cs or "").split("\x1f") if c][-5:], json.loads(ctx),
+                             dict(doors[a].most_common())) for q, n, up, dn, cs, ctx, a in down],
+            doors=dict(Counter(door for _, _, door, _ in rows).most_common()),
+            days=count_days(rows, since, self.clock()),
         )
 
     def _purge(self, now: float) -> None:
@@ -274,6 +297,21 @@ class History:
             old = now - self.options.keep_days * 86400
             db.execute("DELETE FROM questions WHERE at < ?", (old,))
             db.execute("DELETE FROM feedback WHERE at < ?", (old,))
+
+
+def count_days(rows: list[tuple[float, int, str, str]], since: float, now: float) -> list[Day]:
+    """Answers and refusals per UTC day of (at, refused, …) rows, every day from the period's
+    first (or, for all time, the first row's) to today, days without a question at zero."""
+    per_day: Counter[date] = Counter()
+    refused: Counter[date] = Counter()
+    for at, was_refused, *_ in rows:
+        day = datetime.fromtimestamp(at, UTC).date()
+        per_day[day] += 1
+        refused[day] += int(was_refused)
+    today = datetime.fromtimestamp(now, UTC).date()
+    start = datetime.fromtimestamp(since, UTC).date() if since else min(per_day, default=today)
+    span = range((today - start).days + 1)
+    return [Day(d.isoformat(), per_day[d], refused[d]) for d in (start + timedelta(n) for n in span)]
 
 
 def _migrate(db: sqlite3.Connection) -> None:

@@ -2,7 +2,8 @@
 
 Routes are in `routes` (schemas in `schemas`), errors become problem+json in `problems` and
 nowhere else, access rules are in `access`, request ids, the access log and /metrics in
-`observe`, Server-Sent Events in `stream`, the API docs page (/docs) in `docs`.
+`observe`, Server-Sent Events in `stream`, the API docs page (/docs) in `docs`, the report page
+(/report) in `report`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from api.http import docs, problems, routes
+from api.http import docs, problems, report, routes
 from api.http.access import AddressLimit, BodyLimit, Cors, Gate
 from api.http.observe import Metrics, Observe, configure_logging, install_log_context
 from api.settings import Settings
@@ -53,6 +54,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.include_router(routes.ops)
     app.include_router(routes.v1, dependencies=[Depends(Gate(settings, metrics.rate_limited.inc))])
     app.include_router(widget)
+    report.install(app, bot, settings, metrics.rate_limited.inc)  # GET /report, when enabled
     slack.mount(app, bot, settings.slack, [Depends(AddressLimit(settings.limits, metrics.rate_limited.inc))])
     # Outermost last: Observe (request id, log, metrics, crash → 500) › CORS › body limit › routes.
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)

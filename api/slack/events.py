@@ -365,15 +365,17 @@ class SlackDoor:
         return found.question if found else ""
 
 
-def build_app(door: SlackDoor, socket_mode: bool = False) -> App:
+def build_app(door: SlackDoor, socket_mode: bool = False, *, wait: bool = False) -> App:
     """The Bolt app, its listeners routed to `door`. auth.test is called on the first
-    request rather than at start-up, so the service starts while Slack is unreachable."""
+    request rather than at start-up, so the service starts while Slack is unreachable.
+    `wait`: dispatch returns after the listener has run (`kqa slack try`), not at its ack."""
     options = door.options
     token = options.bot_token.get_secret_value() if options.bot_token else None
     secret = options.signing_secret.get_secret_value() if options.signing_secret else None
     app = App(signing_secret=secret, client=WebClient(token=token, base_url=options.api_url.rstrip("/") + "/"),
               token_verification_enabled=False, request_verification_enabled=not socket_mode,
-              before_authorize=door.screen, logger=logging.getLogger("kqa.slack.bolt"))
+              before_authorize=door.screen, process_before_response=wait,
+              logger=logging.getLogger("kqa.slack.bolt"))
     app.event("app_mention")(door.on_event)
     app.event("message")(door.on_event)
     app.command(options.command)(door.on_command)

@@ -92,6 +92,35 @@ def test_report_shows_hostile_questions_and_comments_as_text(data_dir: Path) -> 
     assert "\\x1b[2J" in r.stdout and "PVC \\u202eevil\\u202c" in r.stdout
 
 
+def test_report_says_which_store_it_read_and_the_door(data_dir: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere" / "log.sqlite3"
+    History(elsewhere, Settings().history).log("w1", "Pod 是什么", refused=False, top_score=0.9, door="widget")
+    History(data_dir / "kqa.sqlite3", Settings().history).log("h1", "Service 是什么", refused=True, top_score=0.5,
+                                                               door="http")
+
+    r = kqa("report")  # KQA_DATA_DIR is set (the fixture): the first line says so
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"store: {(data_dir / 'kqa.sqlite3').resolve()} (from KQA_DATA_DIR)"
+    assert lines[1].startswith("1 answers given (all time), 1 refused") and lines[2] == "by door: http 1"
+    assert "Service 是什么  (http 1)" in r.stdout and "Pod" not in r.stdout
+
+    r = kqa("report", "--db", str(elsewhere))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == f"store: {elsewhere.resolve()} (from --db)"
+    assert "Pod 是什么  (widget 1)" in r.stdout and "Service" not in r.stdout
+    body = json.loads(kqa("report", "--db", str(elsewhere), "--json").stdout)
+    assert body["store"] == str(elsewhere.resolve()) and body["doors"] == {"widget": 1}
+    assert body["most_asked"][0]["doors"] == {"widget": 1} and body["days"][-1]["answers"] == 1
+
+    r = kqa("report", "--data-dir", str(data_dir))
+    assert r.stdout.splitlines()[0] == f"store: {(data_dir / 'kqa.sqlite3').resolve()} (from --data-dir)"
+
+    typo = kqa("report", "--data-dir", str(tmp_path / "no-such-dir"))
+    assert typo.returncode == 1 and typo.stderr.startswith("kqa: no question log at ")
+    assert kqa("report", "--db", str(elsewhere), "--data-dir", str(data_dir)).returncode == 2  # one or the other
+
+
 @pytest.fixture(scope="module")
 def hostile_index(tmp_path_factory: pytest.TempPathFactory, built: Settings, embedder: Embedder) -> Path:
     """A one-file corpus whose title, file name, heading and text carry terminal escapes."""

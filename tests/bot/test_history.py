@@ -99,6 +99,31 @@ def test_report_groups_the_same_question_however_typed(history: History, clock: 
     assert history.report(since_s=60).questions == 1
 
 
+def test_report_says_which_door_and_counts_each_day(history: History, clock: Clock) -> None:
+    clock.now = 1_700_000_000.0  # 2023-11-14 22:13 UTC
+    history.log("w1", "Pod 是什么", refused=False, top_score=0.9, door="widget")
+    history.log("s1", "pod 是什么？", refused=False, top_score=0.9, door="slack")
+    history.log("w2", "红烧肉怎么做", refused=True, top_score=0.5, door="widget")
+    clock.now += 2 * 86400  # two days later, nothing the day between
+    history.log("h1", "Pod 是什么", refused=False, top_score=0.9, door="http")
+    history.log("h2", "红烧肉怎么做", refused=True, top_score=0.5, door="http")
+    history.add_feedback("h1", "down", "太短", voter="key:1")
+
+    report = history.report()
+    assert report.doors == {"http": 2, "widget": 2, "slack": 1}
+    assert [(a.count, a.doors) for a in report.most_asked] == [
+        (3, {"widget": 1, "slack": 1, "http": 1}), (2, {"widget": 1, "http": 1})]
+    assert report.most_refused[0].doors == {"widget": 1, "http": 1}
+    assert report.downvoted[0].doors == {"widget": 1, "slack": 1, "http": 1}
+    assert [(d.day, d.answers, d.refused) for d in report.days] == [
+        ("2023-11-14", 3, 1), ("2023-11-15", 0, 0), ("2023-11-16", 2, 1)]
+
+    week = history.report(since_s=7 * 86400)
+    assert week.days[0].day == "2023-11-09" and len(week.days) == 8 and sum(d.answers for d in week.days) == 5
+    today = history.report(since_s=3600)
+    assert [(d.day, d.answers) for d in today.days] == [("2023-11-16", 2)] and today.doors == {"http": 2}
+
+
 def test_old_log_entries_are_deleted(history: History, clock: Clock) -> None:
     history.log("old", "Pod 是什么", refused=False, top_score=0.9, door="ask")
     clock.now += 31 * 86400

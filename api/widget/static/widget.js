@@ -5,6 +5,8 @@
  * One vanilla custom element, <kqa-chat>, with an open Shadow DOM: the page's CSS cannot reach
  * inside and the widget adds nothing to the page but itself. Every string that comes from the
  * API or the corpus is rendered as text (text nodes, textContent), never parsed as HTML.
+ * Language: each answer's labels are in its question's language, the rest in the reader's latest
+ * question's, else the page's (`data-kqa-lang="auto"`); `zh` or `en` forces one.
  * Configuration: docs/widget.md.
  */
 (() => {
@@ -29,7 +31,7 @@
       tryThese: "可以试试：",
       examples: ["为什么容器里只能跑一个进程？", "Pod 为什么没有固定 IP？", "Deployment 是怎么做滚动更新的？"],
       you: "你：", bot: "kqa：", typing: "正在回答…",
-      refused: "专栏里没有找到答案", sources: "出处", closest: "最接近的段落",
+      refused: "专栏里没有找到答案", stop: "。", sources: "出处", closest: "最接近的段落",
       context: "结合上文理解：", sep: "、",
       lecture: (n) => `第${String(n).padStart(2, "0")}讲`,
       cite: (n, where) => `出处 ${n}：${where}`,
@@ -59,7 +61,7 @@
       examples: ["Why should a container run only one process?", "Why can't I ping a Service?",
         "How does a Deployment do a rolling update?"],
       you: "You: ", bot: "kqa: ", typing: "Answering…",
-      refused: "Not covered by the column", sources: "Sources", closest: "Closest passages",
+      refused: "Not covered by the column", stop: ". ", sources: "Sources", closest: "Closest passages",
       context: "Read together with earlier turns: ", sep: ", ",
       lecture: (n) => `Lecture ${n}`,
       cite: (n, where) => `Source ${n}: ${where}`,
@@ -79,6 +81,30 @@
       },
     },
   };
+
+  const HAN = /[\u3400-\u9fff\uf900-\ufaff]/; // as the server's CJK_RUN (bot/terms.py)
+  /** "zh" for a Chinese language tag (zh, zh-CN, zh-Hant…), "en" for any other. */
+  const tagLang = (tag) => (/^zh\b/i.test(tag || "") ? "zh" : "en");
+  /** A question's language as the server answers it (any Han character: Chinese); text with
+   *  neither Han nor Latin letters ("?", "42") says nothing, so `fallback`. */
+  const langOf = (text, fallback) => (HAN.test(text) ? "zh" : /[A-Za-z]/.test(text) ? "en" : fallback);
+  const langTag = (lang) => (lang === "zh" ? "zh-CN" : "en");
+
+  /** White or near-black, whichever reads better on `color` (WCAG contrast); white when unknown. */
+  function onColour(color) {
+    const ctx = document.createElement("canvas").getContext("2d");
+    if (!ctx) return "#fff";
+    ctx.fillStyle = "#000";
+    ctx.fillStyle = color; // normalised to #rrggbb (or rgba() with alpha); left as is when invalid
+    const rgb = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(ctx.fillStyle);
+    if (!rgb) return "#fff";
+    const [r, g, b] = rgb.slice(1).map((x) => {
+      const c = parseInt(x, 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    const lum = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    return 1.05 / (lum + 0.05) >= (lum + 0.05) / 0.0637 ? "#fff" : "#1f1f1f"; // 0.0637: #1f1f1f's lum + 0.05
+  }
 
   const ICONS = {
     chat: "M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zM7 9h10v2H7zm0-3h10v2H7zm0 6h7v2H7z",
@@ -105,7 +131,8 @@
  font:15px/1.6 var(--kqa-font,system-ui,-apple-system,"Segoe UI","PingFang SC","Hiragino Sans GB",
  "Noto Sans CJK SC","Microsoft YaHei",sans-serif);color:var(--fg);direction:ltr;text-align:left;
  letter-spacing:normal;word-spacing:normal;text-transform:none;-webkit-text-size-adjust:100%}
-.root.dark{--a:var(--kqa-dark-accent,#a8c7fa);--on-a:var(--kqa-dark-on-accent,#062e6f);
+.root.dark{--a:var(--kqa-dark-accent,var(--kqa-accent,#a8c7fa));
+ --on-a:var(--kqa-dark-on-accent,var(--kqa-on-accent,#062e6f));
  --bg:var(--kqa-dark-bg,#1e1f22);--fg:var(--kqa-dark-fg,#e6e8eb);--muted:#b6bbc3;--soft:#2b2d31;--line:#4a4e56;
  --mark:#6b5500;--mark-fg:#fff6d6;--warn:#ffd27a;--warn-bg:#392e15;--err:#ffb4ab;--err-bg:#42201c;
  --shadow:0 12px 32px rgba(0,0,0,.55)}
@@ -357,14 +384,14 @@ textarea::placeholder{color:var(--muted);opacity:1}
     connectedCallback() {
       if (this.root) return;
       const get = (name, fallback) => this.getAttribute(name) || fallback;
-      const lang = /^en/i.test(get("lang", "zh")) ? "en" : "zh";
-      const t = (this.t = TEXT[lang]);
+      const forced = /^(zh|en)\b/i.exec(get("lang", "auto"));
+      this.forced = forced ? forced[1].toLowerCase() : null;
       const base = SCRIPT && SCRIPT.src ? new URL(SCRIPT.src, location.href).origin : location.origin;
       const examples = this.getAttribute("examples");
       this.cfg = {
         endpoint: new URL(get("endpoint", base), location.href).href.replace(/\/+$/, ""),
-        title: get("heading", t.title),
-        examples: examples == null ? t.examples : examples.split("|").map((s) => s.trim()).filter(Boolean),
+        title: get("heading", ""), // "": the default, in the widget's language
+        examples: examples == null ? null : examples.split("|").map((s) => s.trim()).filter(Boolean),
         key: get("api-key", ""),
         theme: get("theme", "auto"),
       };
@@ -372,31 +399,53 @@ textarea::placeholder{color:var(--muted);opacity:1}
         const v = this.getAttribute(name);
         if (v) this.style.setProperty(`--kqa-${name}`, v);
       }
+      this.pairAccents();
       this.storeKey = STORE + this.cfg.endpoint;
       this.state = load(this.storeKey) || { cid: null, open: null, msgs: [] };
+      const asked = this.state.msgs.filter((m) => m.role === "user").pop();
+      this.language = this.forced || (asked && asked.lang)
+        || tagLang(document.documentElement.lang || navigator.language);
       this.seq = 0;
       this.running = null;
 
       const shadow = this.attachShadow({ mode: "open" });
       adopt(shadow, CSS);
-      this.build(shadow, lang, get("position", "") === "bottom-left");
+      this.build(shadow, get("position", "") === "bottom-left");
       this.renderAll();
       const open = this.state.open ?? /^(true|1|yes|open)$/i.test(get("open", ""));
       if (open) this.open(false);
     }
 
-    build(shadow, lang, left) {
-      const t = this.t;
-      this.root = h("div", { class: left ? "root left" : "root", lang: lang === "zh" ? "zh-CN" : "en" });
+    /** An accent set for one theme (attribute or the page's CSS) serves the other too unless that
+     *  has its own (the CSS falls back); an accent's text colour, when not set, is computed. */
+    pairAccents() {
+      const css = getComputedStyle(this);
+      const value = (name) => css.getPropertyValue(`--kqa-${name}`).trim();
+      for (const [accent, on] of [["accent", "on-accent"], ["dark-accent", "dark-on-accent"]]) {
+        if (value(accent) && !value(on)) this.style.setProperty(`--kqa-${on}`, onColour(value(accent)));
+      }
+    }
+
+    get t() {
+      return TEXT[this.language];
+    }
+
+    /** A message's language: forced, or its question's (older stored messages: the widget's). */
+    langOfMsg(m) {
+      return this.forced || (m && (m.lang === "zh" || m.lang === "en") ? m.lang : this.language);
+    }
+
+    build(shadow, left) {
+      this.root = h("div", { class: left ? "root left" : "root" });
       const dark = window.matchMedia ? matchMedia("(prefers-color-scheme: dark)") : null;
       const paint = () => this.root.classList.toggle("dark",
         this.cfg.theme === "dark" || (this.cfg.theme !== "light" && !!dark && dark.matches));
       paint();
       if (dark && dark.addEventListener) dark.addEventListener("change", paint);
 
-      this.launcher = h("button", { type: "button", class: "launch", "aria-label": t.launch,
+      this.launcher = h("button", { type: "button", class: "launch",
         "aria-expanded": "false", "aria-controls": "kqa-panel", onclick: () => this.toggle() }, icon("chat"));
-      this.q = h("textarea", { id: "kqa-q", rows: 1, maxlength: MAX_CHARS, placeholder: t.placeholder,
+      this.q = h("textarea", { id: "kqa-q", rows: 1, maxlength: MAX_CHARS,
         autocomplete: "off", enterkeyhint: "send", oninput: () => this.fit() });
       this.q.addEventListener("keydown", (e) => {
         if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
@@ -404,22 +453,29 @@ textarea::placeholder{color:var(--muted);opacity:1}
           this.submit();
         }
       });
-      this.sendBtn = h("button", { type: "submit", class: "send", "aria-label": t.send }, icon("send"));
-      this.log = h("div", { class: "log", role: "log", "aria-live": "off", "aria-label": t.log, tabindex: 0 });
+      this.sendBtn = h("button", { type: "submit", class: "send" }, icon("send"));
+      this.log = h("div", { class: "log", role: "log", "aria-live": "off", tabindex: 0 });
+      const words = (this.words = {  // filled in the widget's language by relabel()
+        title: h("h2", { id: "kqa-title" }),
+        fresh: h("span"),
+        close: h("button", { type: "button", class: "x", onclick: () => this.close() }, icon("close")),
+        label: h("label", { class: "sr", for: "kqa-q" }),
+        hint: h("span"),
+        keys: h("span", { class: "keys" }),
+      });
       this.live = h("div", { class: "sr", role: "status", "aria-live": "polite" });
       this.panel = h("section", { class: "panel", id: "kqa-panel", role: "dialog", "aria-modal": "false",
         "aria-labelledby": "kqa-title", hidden: true },
         h("div", { class: "head" },
-          h("h2", { id: "kqa-title" }, this.cfg.title),
-          h("button", { type: "button", class: "fresh", onclick: () => this.reset() }, icon("fresh"), t.fresh),
-          h("button", { type: "button", class: "x", "aria-label": t.close, onclick: () => this.close() },
-            icon("close"))),
+          words.title,
+          h("button", { type: "button", class: "fresh", onclick: () => this.reset() }, icon("fresh"), words.fresh),
+          words.close),
         this.log,
-        h("form", { onsubmit: (e) => { e.preventDefault(); this.submit(); } },
-          h("label", { class: "sr", for: "kqa-q" }, t.label), this.q, this.sendBtn),
-        h("p", { class: "hint" }, t.hint, h("span", { class: "keys" }, t.keys)),
+        h("form", { onsubmit: (e) => { e.preventDefault(); this.submit(); } }, words.label, this.q, this.sendBtn),
+        h("p", { class: "hint" }, words.hint, words.keys),
         this.live);
       this.root.append(this.launcher, this.panel);
+      this.relabel();
       this.narrow = matchMedia("(max-width:480px)");
       this.root.addEventListener("keydown", (e) => {
         if (e.key === "Escape" && !e.isComposing && !this.panel.hidden) {
@@ -428,6 +484,23 @@ textarea::placeholder{color:var(--muted);opacity:1}
         } else if (e.key === "Tab" && this.isOpen && this.narrow.matches) this.trap(e);
       });
       shadow.append(this.root);
+    }
+
+    /** The widget's own words in its language (answers keep their own). */
+    relabel() {
+      const t = this.t;
+      const w = this.words;
+      this.root.setAttribute("lang", langTag(this.language));
+      this.launcher.setAttribute("aria-label", t.launch);
+      this.q.setAttribute("placeholder", t.placeholder);
+      this.sendBtn.setAttribute("aria-label", t.send);
+      this.log.setAttribute("aria-label", t.log);
+      w.close.setAttribute("aria-label", t.close);
+      w.title.textContent = this.cfg.title || t.title;
+      w.fresh.textContent = t.fresh;
+      w.label.textContent = t.label;
+      w.hint.textContent = t.hint;
+      w.keys.textContent = t.keys;
     }
 
     /* -- public API: el.open(), el.close(), el.ask(text), el.reset() -- */
@@ -534,7 +607,7 @@ textarea::placeholder{color:var(--muted);opacity:1}
       const msgs = this.state.msgs;
       if (!msgs.length) this.log.append(this.welcome());
       for (const m of msgs) {
-        if (m.role === "user") this.log.append(this.userEl(m.text));
+        if (m.role === "user") this.log.append(this.userEl(m));
         else this.log.append(this.restore(m).el);
       }
       const last = msgs[msgs.length - 1];
@@ -543,7 +616,7 @@ textarea::placeholder{color:var(--muted);opacity:1}
 
     welcome() {
       const t = this.t;
-      const ex = this.cfg.examples;
+      const ex = this.cfg.examples || t.examples;
       return h("div", { class: "welcome" },
         h("p", { class: "text" }, t.hello),
         ex.length ? h("p", { class: "muted" }, t.tryThese) : null,
@@ -551,21 +624,24 @@ textarea::placeholder{color:var(--muted);opacity:1}
           h("li", {}, h("button", { type: "button", class: "try", onclick: () => this.send(q) }, q)))) : null);
     }
 
-    userEl(text) {
-      return h("div", { class: "msg user" }, h("span", { class: "sr" }, this.t.you), text);
+    userEl(m) {
+      const lang = this.langOfMsg(m);
+      return h("div", { class: "msg user", lang: langTag(lang) }, h("span", { class: "sr" }, TEXT[lang].you), m.text);
     }
 
     /** An answer bubble, filled as events arrive: fill() on citations, paint() on text, finish() on done. */
     view(m) {
-      const v = { m, id: `kqa-m${++this.seq}`, cards: new Map(), byN: new Map() };
-      v.flag = h("p", { class: "flag", hidden: true }, icon("info"), this.t.refused);
+      const lang = this.langOfMsg(m);
+      const t = TEXT[lang];
+      const v = { m, t, id: `kqa-m${++this.seq}`, cards: new Map(), byN: new Map() };
+      v.flag = h("p", { class: "flag", hidden: true }, icon("info"), t.refused);
       v.text = h("p", { class: "text", hidden: true });
-      v.dots = h("div", { class: "dots" }, h("span"), h("span"), h("span"), h("span", { class: "sr" }, this.t.typing));
+      v.dots = h("div", { class: "dots" }, h("span"), h("span"), h("span"), h("span", { class: "sr" }, t.typing));
       v.note = h("p", { class: "note", hidden: true });
       v.cites = h("div", { class: "cites" });
       v.fb = h("div", { class: "fbwrap" });
-      v.el = h("div", { class: "msg bot", id: v.id, "aria-busy": "true" },
-        h("span", { class: "sr" }, this.t.bot), v.flag, v.dots, v.text, v.note, v.cites, v.fb);
+      v.el = h("div", { class: "msg bot", id: v.id, lang: langTag(lang), "aria-busy": "true" },
+        h("span", { class: "sr" }, t.bot), v.flag, v.dots, v.text, v.note, v.cites, v.fb);
       return v;
     }
 
@@ -578,8 +654,7 @@ textarea::placeholder{color:var(--muted);opacity:1}
     }
 
     fill(v) {
-      const { m } = v;
-      const t = this.t;
+      const { m, t } = v;
       v.byN = new Map(m.citations.map((c) => [Number(c.n), c]));
       v.el.classList.toggle("refused", !!m.refused);
       v.flag.hidden = !m.refused;
@@ -619,8 +694,8 @@ textarea::placeholder{color:var(--muted);opacity:1}
       v.fb.replaceChildren(this.feedback(v) || "");
     }
 
-    where(c) {
-      const lecture = c.lecture == null || c.lecture === "" ? "" : `${this.t.lecture(c.lecture)} · `;
+    where(v, c) {
+      const lecture = c.lecture == null || c.lecture === "" ? "" : `${v.t.lecture(c.lecture)} · `;
       return lecture + String(c.title ?? "");
     }
 
@@ -631,7 +706,7 @@ textarea::placeholder{color:var(--muted);opacity:1}
     }
 
     marker(v, c, k = 0) {
-      return h("button", { type: "button", class: "ref", "aria-label": this.t.cite(c.n, this.where(c)),
+      return h("button", { type: "button", class: "ref", "aria-label": v.t.cite(c.n, this.where(v, c)),
         onclick: () => this.expand(v, Number(c.n), true, k) }, String(c.n));
     }
 
@@ -656,11 +731,11 @@ textarea::placeholder{color:var(--muted);opacity:1}
       const href = safeUrl(c.url, this.cfg.endpoint);
       const body = h("div", { class: "cbody", id: bodyId, hidden: true }, passage,
         href ? h("a", { class: "src", href, target: "_blank", rel: "noopener noreferrer" },
-          this.t.source, icon("link")) : null);
+          v.t.source, icon("link")) : null);
       const head = h("button", { type: "button", class: "chead", "aria-expanded": "false", "aria-controls": bodyId,
         onclick: () => this.expand(v, Number(c.n), false) },
         h("span", { class: "num" }, String(c.n)),
-        h("span", { class: "where" }, this.where(c)),
+        h("span", { class: "where" }, this.where(v, c)),
         c.section ? h("span", { class: "sec" }, String(c.section)) : null,
         quote ? h("span", { class: "q" }, `「${quote}」`) : null);
       const li = h("li", { class: "card" }, head, body);
@@ -686,8 +761,7 @@ textarea::placeholder{color:var(--muted);opacity:1}
     }
 
     feedback(v) {
-      const { m } = v;
-      const t = this.t;
+      const { m, t } = v;
       if (!m.answer_id) return null;
       const status = h("span", { class: "fbmsg", role: "status" }, m.rating ? t.thanks : "");
       const buttons = ["up", "down"].map((rating) => h("button", { type: "button", class: "fbb",
@@ -703,7 +777,7 @@ textarea::placeholder{color:var(--muted);opacity:1}
      *  optional comment amends that same vote on Send; Skip or Esc just close the box. */
     comment(v, buttons, status) {
       if (v.m.rating) return;
-      const t = this.t;
+      const { t } = v;
       const id = `${v.id}-cm`;
       const box = h("textarea", { id, class: "cmq", rows: 3, maxlength: 1000 });
       const done = async (text) => {
@@ -754,10 +828,10 @@ textarea::placeholder{color:var(--muted);opacity:1}
           b.setAttribute("aria-pressed", String(b.dataset.rating === rating));
           b.setAttribute("aria-disabled", "true");
         }
-        status.textContent = this.t.thanks;
+        status.textContent = v.t.thanks;
         return true;
       } catch {
-        status.textContent = this.t.fbFail;
+        status.textContent = v.t.fbFail;
         return false;
       } finally {
         v.rating = false;
@@ -765,7 +839,7 @@ textarea::placeholder{color:var(--muted);opacity:1}
     }
 
     errorEl(err, user) {
-      const t = this.t;
+      const t = TEXT[this.langOfMsg(user)];
       const box = h("div", { class: "msg error", role: "alert" },
         h("p", {}, err.kind === "busy" ? t.err.busy(err.wait) : t.err[err.kind]),
         err.detail ? h("p", { class: "detail" }, err.detail) : null);
@@ -809,23 +883,28 @@ textarea::placeholder{color:var(--muted);opacity:1}
       const message = String(text ?? "").trim().slice(0, MAX_CHARS);
       if (!message || this.running) return false;
       for (const el of this.log.querySelectorAll(".error, .welcome")) el.remove();
-      const user = { role: "user", text: message };
+      const lang = this.forced || langOf(message, this.language);
+      const user = { role: "user", text: message, lang };
+      if (lang !== this.language) {
+        this.language = lang; // the reader's language from now on, for the widget's own words too
+        this.relabel();
+      }
       this.state.msgs.push(user);
       this.save();
-      this.log.append(this.userEl(message));
+      this.log.append(this.userEl(user));
       this.run(user);
       return true;
     }
 
     async run(user, fresh) {
-      const m = { role: "bot", answer: "", refused: false, citations: [], context_terms: [], answer_id: null,
+      const m = { role: "bot", lang: this.langOfMsg(user), answer: "", refused: false, citations: [], context_terms: [], answer_id: null,
         rating: null };
       const v = this.view(m);
       this.log.append(v.el);
       this.scroll();
       const ctrl = (this.running = new AbortController());
       this.busy(true);
-      this.say(this.t.typing);
+      this.say(v.t.typing);
       let started = false;
       let done = false;
       try {
@@ -909,7 +988,7 @@ textarea::placeholder{color:var(--muted);opacity:1}
         this.save();
         this.follow(v);
         const plain = m.answer.replace(/\[\d+\]/g, "");
-        this.say(this.t.answered + (m.refused ? `${this.t.refused}。` : "") + plain);
+        this.say(v.t.answered + (m.refused ? v.t.refused + v.t.stop : "") + plain);
         return true;
       }
       return false;
@@ -925,7 +1004,8 @@ textarea::placeholder{color:var(--muted);opacity:1}
     for (const name of OPTIONS) {
       const value = SCRIPT && SCRIPT.getAttribute(`data-kqa-${name}`);
       // "title" on the host element would be a tooltip over the whole widget
-      if (value != null) el.setAttribute(name === "title" ? "heading" : name, value);
+      if (value == null || (name === "lang" && !/^(zh|en)\b/i.test(value))) continue; // auto: the default
+      el.setAttribute(name === "title" ? "heading" : name, value);
     }
     document.body.append(el);
   }

@@ -150,6 +150,16 @@ kqa-chat { display: none !important; position: absolute !important; top: -999px 
   font-size: 90px !important; z-index: -1 !important; }
 </style></head><body><p>A host page that styles everything.</p>
 <script src="{base}/widget.js" data-kqa-endpoint="{base}" defer></script></body></html>""",
+    "en-auto": """<!doctype html><html lang="en-GB"><head><meta charset="utf-8"><title>Notes</title></head><body>
+<p>Notes on the column, in English.</p>
+<script src="{base}/widget.js" data-kqa-endpoint="{base}" defer></script></body></html>""",
+    "zh-forced": """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Forced</title></head><body>
+<p>An English page whose widget speaks Chinese.</p>
+<script src="{base}/widget.js" data-kqa-endpoint="{base}" data-kqa-lang="zh" defer></script></body></html>""",
+    "dark-accent": """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>Dark</title></head><body>
+<p>深色主题，只给了一个强调色。</p>
+<script src="{base}/widget.js" data-kqa-endpoint="{base}" data-kqa-theme="dark" data-kqa-accent="{accent}" {more}
+ defer></script></body></html>""",
     "keyed": """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>Keyed</title></head><body>
 <p>另一个网站。</p>
 <script src="{base}/widget.js" data-kqa-endpoint="{base}" data-kqa-api-key="{key}" data-kqa-open="true"
@@ -348,9 +358,10 @@ def test_the_demo_pages_example_buttons_ask(tabs, site: str) -> None:
     expect(tab.chat.locator(".panel")).to_be_hidden()
     tab.page.get_by_role("button", name="Why can't I ping a Service's ClusterIP?").click()
     expect(tab.chat.locator(".panel")).to_be_visible()
-    expect(tab.chat.locator(".user")).to_have_text(["你：Why can't I ping a Service's ClusterIP?"])
+    # an English question: its bubble and the widget's words are English (data-kqa-lang="auto")
+    expect(tab.chat.locator(".user")).to_have_text(["You: Why can't I ping a Service's ClusterIP?"])
     expect(answers(tab)).to_have_count(1)
-    expect(answers(tab).first.locator(".card").first.locator(".where")).to_contain_text("第37讲")
+    expect(answers(tab).first.locator(".card").first.locator(".where")).to_contain_text("Lecture 37")
 
 
 def test_english_page_with_its_own_title_examples_and_position(tabs, site: str) -> None:
@@ -375,6 +386,80 @@ def test_english_page_with_its_own_title_examples_and_position(tabs, site: str) 
     bubble.get_by_role("button", name="Send", exact=True).click()
     expect(bubble.locator(".fbmsg")).to_have_text("Thanks for the feedback!")
     shot(tab, "04-answer-en")
+
+
+ENGLISH_REFUSED = "What is a good sourdough bread recipe?"
+
+
+def test_the_widget_speaks_the_readers_language(tabs, site: str) -> None:
+    """On a Chinese page (auto): an English question gets an English answer card, refusal and all,
+    and the widget's own words follow the reader; a Chinese question after it gets Chinese ones."""
+    tab = tabs()
+    tab.page.goto(f"{site}/")
+    open_panel(tab)
+    box = tab.chat.locator("textarea")
+    expect(box).to_have_attribute("placeholder", "输入问题…")  # the page's language before any question
+    english = ask(tab, ENGLISH_REFUSED)
+    expect(english).to_have_attribute("lang", "en")
+    expect(english.locator(".flag")).to_have_text("Not covered by the column")
+    expect(english.locator(".ch")).to_have_text("Closest passages")
+    expect(english.locator(".card").first.locator(".where")).not_to_contain_text("讲 · ")
+    expect(english.locator(".fb")).to_contain_text("Was this answer helpful?")
+    expect(tab.chat.locator(".user")).to_have_text([f"You: {ENGLISH_REFUSED}"])
+    expect(box).to_have_attribute("placeholder", "Ask a question…")
+    expect(tab.chat.locator("h2")).to_have_text("Ask the column")
+    expect(tab.chat.get_by_role("button", name="New chat")).to_be_visible()
+    expect(tab.chat.locator("[role=status]").last).to_contain_text("kqa answered: Not covered by the column. ")
+    shot(tab, "04b-english-refusal-on-a-chinese-page")
+
+    chinese = ask(tab, "Cgroups 是怎么限制 CPU 的？")
+    expect(chinese).to_have_attribute("lang", "zh-CN")
+    expect(chinese.locator(".ch")).to_have_text("出处")
+    expect(english.locator(".flag")).to_have_text("Not covered by the column")  # an answer keeps its language
+    expect(box).to_have_attribute("placeholder", "输入问题…")
+    tab.page.reload()  # restored: each answer in its own language, the widget in the latest one's
+    expect(answers(tab).first.locator(".ch")).to_have_text("Closest passages")
+    expect(answers(tab).nth(1).locator(".ch")).to_have_text("出处")
+    expect(tab.chat.locator("h2")).to_have_text("Kubernetes 专栏问答")
+
+
+def test_an_english_page_and_a_forced_language(tabs, site: str) -> None:
+    """auto on an English page: English words before any question. data-kqa-lang="zh": Chinese whatever is asked."""
+    tab = tabs(locale="zh-CN")
+    host(tab, site, "en-auto")
+    expect(tab.chat.locator(".launch")).to_have_attribute("aria-label", "Ask a question about the column")
+    open_panel(tab)
+    expect(tab.chat.locator(".try").first).to_have_text("Why should a container run only one process?")
+    expect(tab.chat.locator("kqa-chat")).to_have_count(0)
+    assert tab.chat.get_attribute("lang") is None  # "auto" is no language tag for the host element
+
+    forced = tabs(locale="en-US")
+    host(forced, site, "zh-forced")
+    open_panel(forced)
+    expect(forced.chat.locator("textarea")).to_have_attribute("placeholder", "输入问题…")
+    bubble = ask(forced, ENGLISH_REFUSED)
+    expect(bubble.locator(".flag")).to_have_text("专栏里没有找到答案")
+    expect(bubble.locator(".ch")).to_have_text("最接近的段落")
+    expect(forced.chat.locator(".user")).to_have_text([f"你：{ENGLISH_REFUSED}"])
+    expect(forced.chat.locator("h2")).to_have_text("Kubernetes 专栏问答")
+
+
+@pytest.mark.parametrize(("accent", "more", "launcher", "icon"), [
+    ("#c2185b", "", "rgb(194, 24, 91)", "rgb(255, 255, 255)"),  # the accent serves the dark theme too
+    ("#ffd600", "", "rgb(255, 214, 0)", "rgb(31, 31, 31)"),  # its text colour is computed to be readable
+    ("#c2185b", 'data-kqa-dark-accent="#80cbc4"', "rgb(128, 203, 196)", "rgb(31, 31, 31)"),  # a dark one wins
+])
+def test_an_accent_colour_applies_to_the_dark_theme(tabs, site: str, accent: str, more: str, launcher: str,
+                                                    icon: str) -> None:
+    tab = tabs()
+    url = f"{site}/host/dark-{accent[1:]}"
+    html = host_page("dark-accent", site, accent=accent, more=more)
+    tab.page.route(url, lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html))
+    tab.page.goto(url)
+    button = tab.chat.locator(".launch")
+    expect(tab.chat.locator(".root")).to_have_class(re.compile(r"\bdark\b"))
+    expect(button).to_have_css("background-color", launcher)
+    expect(button).to_have_css("color", icon)
 
 
 def test_a_marker_expands_its_citation_in_place(tabs, site: str) -> None:
@@ -814,6 +899,7 @@ def test_accessibility(tabs, site: str, scheme: str) -> None:
     tab.page.goto(f"{site}/")
     open_panel(tab)
     ask(tab, "周末去杭州玩两天，有啥推荐路线")  # a refusal first: in a conversation it would be a follow-up
+    ask(tab, ENGLISH_REFUSED)  # an English bubble among Chinese ones (its own lang)
     bubble = ask(tab, "PID Namespace 和 CLONE_NEWPID")
     bubble.locator(".ref").first.click()
     panel = tab.chat.locator(".panel")
