@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -21,11 +20,12 @@ import pytest
 
 from api.http.app import create_app
 from api.settings import LimitOptions
+from bench.outage import Chroma as ChromaServer
 from bot.bot import Bot
 from bot.retrieve import RetrievalOptions
 from index.embed import Embedder
 from index.store import StoreOptions
-from tests.api.conftest import free_port, open_settings, serving, wait_ok
+from tests.api.conftest import free_port, open_settings, serving
 from tests.conftest import ROOT, copy_corpus
 
 CHROMA = Path(sys.executable).parent / "chroma"
@@ -39,31 +39,9 @@ QUESTIONS = ["Cgroups 怎么限制 CPU", "CLONE_NEWPID 是干什么的", "为什
 pytestmark = pytest.mark.skipif(not CHROMA.exists(), reason="the chroma CLI is not installed")
 
 
-class ChromaServer:
-    def __init__(self, path: Path, log: Path) -> None:
-        self.path, self.log, self.port = path, log, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1",
-                                          "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT)
-        wait_ok(f"{self.url}/api/v2/heartbeat", 30, alive=lambda: self.proc.poll() is None,
-                why=lambda: self.log.read_text()[-2000:])
-
-    def pause(self, paused: bool) -> None:
-        """SIGSTOP / SIGCONT: the server keeps its port but answers nothing (a hung store)."""
-        self.proc.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-
 @pytest.fixture
 def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
+    """A real `chroma run` server on a free loopback port (bench.outage.Chroma)."""
     server = ChromaServer(tmp_path / "chroma", tmp_path / "chroma.log")
     server.start()
     yield server
