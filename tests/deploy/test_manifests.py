@@ -22,6 +22,7 @@ from tests.deploy.image import image
 
 KUBERNETES = "1.35.0"  # the version the manifests are checked against, offline
 MANIFESTS = ROOT / "deploy" / "kubernetes"
+FIGURES = ROOT / "bench" / "results" / "outage.json"
 SECRET_WORDS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "DATABASE_URL")
 
 
@@ -94,6 +95,15 @@ def test_the_api_deployment() -> None:
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "kqa-api"}
     assert hpa["minReplicas"] == spec["replicas"] < hpa["maxReplicas"]
     assert hpa["metrics"][0]["resource"]["name"] == "cpu" and "cpu" in api["resources"]["requests"]
+
+
+def test_the_api_memory_covers_the_measured_rss() -> None:
+    """Sized from bench/results/outage.json: the request holds a serving process's peak RSS, and the
+    limit leaves it room (a third again) before the kernel would kill it."""
+    measured = json.loads(FIGURES.read_text())["memory"]["end"]["peak_rss_mb"]
+    (api,) = resources()["Deployment", "kqa-api"]["spec"]["template"]["spec"]["containers"]
+    assert mebibytes(api["resources"]["requests"]["memory"]) >= measured * 1.0
+    assert mebibytes(api["resources"]["limits"]["memory"]) >= measured * 4 / 3
 
 
 def test_configuration_comes_from_the_configmap_and_secrets() -> None:
