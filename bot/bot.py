@@ -33,7 +33,7 @@ from bot.errors import BadFeedback, BadQuestion, ConversationNotFound, KqaError,
 from bot.followup import Condenser, carry, key_terms, search_text
 from bot.generate import Generator, given
 from bot.history import History, Report, new_id
-from bot.retrieve import Hit, Retriever
+from bot.retrieve import Hit, Retriever, StoreState
 from bot.settings import Settings
 from bot.terms import tokens
 from index.embed import Embedder
@@ -65,6 +65,12 @@ class Reply:
             out = {"conversation_id": self.conversation_id, **out, "context_terms": self.context_terms,
                    "standalone_question": self.standalone}
         return out
+
+
+@dataclass(frozen=True)
+class Status:
+    index: IndexInfo  # the index held in memory, that answers come from
+    store: StoreState  # how the last looks at the store for a newer one went
 
 
 @dataclass(frozen=True)
@@ -175,19 +181,21 @@ class Bot:
             self._warm_error = None
             self.warm()
 
-    def status(self) -> IndexInfo:
-        """The published index as the store has it (raises when there is none or it is away)."""
+    def status(self) -> Status:
+        """The index answers come from, and how the store is doing. Raises only while nothing
+        was ever loaded (warming up, no index yet, the store away from the start): a store that
+        goes away later leaves the index held in memory, and answers go on from it."""
         self.ready()
-        return self.store.require(self.embedder.identity)
+        return Status(self.retriever.snapshot().info, self.retriever.state)
 
     def index_info(self) -> IndexInfo | None:
-        """The index answers come from, once loaded; None before, or while the store is away."""
-        if not self._warmed.is_set() or self._warm_error is not None:
-            return None
-        try:
-            return self.retriever.snapshot().info
-        except KqaError:
-            return None
+        """The index answers come from, once loaded (None before), without looking at the store."""
+        snap = self.retriever.loaded
+        return snap.info if snap is not None else None
+
+    def store_state(self) -> StoreState:
+        """How the last looks at the store went (for metrics), without looking at it."""
+        return self.retriever.state
 
     # questions
 

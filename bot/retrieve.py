@@ -3,16 +3,22 @@
 Both sides are rebuilt from the store itself, so they always match what Chroma
 holds; the retriever follows the store's published version (checked at most every `refresh_s`),
 and swaps in a complete new snapshot, so a query never sees a half-built index.
+
+Only the first load waits for the store. After it, the snapshot held in memory is whole and is
+all a query needs: looking for a new publication happens in a background thread, so a store that
+is gone or hangs delays no answer; it is noted (`StoreState`) and looked at again every
+`refresh_s`, and the first look that succeeds picks up whatever was published meanwhile.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import bm25s
@@ -22,8 +28,11 @@ from pydantic import BaseModel, Field
 from bot.spelling import Spelling
 from bot.terms import CJK_RUN, normalize, query_terms, tokens
 from corpus.chunk import Chunk
+from corpus.errors import KqaError
 from index.embed import Embedder
-from index.store import UNITS, IndexInfo, Records, Store
+from index.store import UNITS, IndexInfo, Records, Store, StoreUnavailable
+
+log = logging.getLogger("kqa.retrieve")
 
 
 class RetrievalOptions(BaseModel):
@@ -38,6 +47,15 @@ class RetrievalOptions(BaseModel):
         0.3, ge=0, description="Weight of a whole-file dense ranking (the mean of a file's passage vectors) "
         "in the fusion: favours files that are about the question as a whole.")
     refresh_s: float = Field(2.0, ge=0, description="How often to look for a newly published index.")
+
+
+@dataclass(frozen=True)
+class StoreState:
+    """How the last looks at the store went, for readiness and metrics."""
+
+    unreachable_since: float | None  # wall-clock time of the first failed look in a row; None: reachable
+    failures: int  # failed looks since the process started
+    error: str = ""  # the last failure, as StoreUnavailable worded it (for the log, not for clients)
 
 
 @dataclass(frozen=True)
@@ -144,21 +162,69 @@ class Retriever:
         self.store, self.embedder, self.options = store, embedder, options
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one look at the store at a time
+        self._state = StoreState(None, 0)
+
+    @property
+    def loaded(self) -> Snapshot | None:
+        """The snapshot answers come from, without looking at the store; None before the first load."""
+        return self._snapshot
+
+    @property
+    def state(self) -> StoreState:
+        return self._state
 
     def snapshot(self) -> Snapshot:
-        """The current index; reloads when a newer one was published."""
+        """The current index. The first call loads it (and raises when the store cannot give it);
+        later ones return the one held and, every `refresh_s`, look for a newer one in the background."""
         snap = self._snapshot
-        if snap is not None and time.monotonic() - self._checked < self.options.refresh_s:
-            return snap
-        with self._lock:
-            if self._snapshot is not None and time.monotonic() - self._checked < self.options.refresh_s:
-                return self._snapshot
+        if snap is None:
+            with self._lock:
+                return self._snapshot or self._refresh()
+        # The lock taken here is released by the thread when its look is done (a plain Lock may be):
+        # while a look is under way, nobody starts another.
+        if time.monotonic() - self._checked >= self.options.refresh_s and self._lock.acquire(blocking=False):
+            try:
+                threading.Thread(target=self._refresh_quietly, name="kqa-refresh", daemon=True).start()
+            except BaseException:
+                self._lock.release()
+                raise
+        return snap
+
+    def _refresh_quietly(self) -> None:
+        try:
+            self._refresh()
+        except KqaError:
+            pass  # noted in the state by _refresh; answers go on from the snapshot held
+        except Exception:
+            log.exception("looking for a new index failed")
+        finally:
+            self._lock.release()
+
+    def _refresh(self) -> Snapshot:
+        """Look at the store once: load a newly published index; note whether the store answered."""
+        try:
             info = self.store.require(self.embedder.identity)
-            if self._snapshot is None or self._snapshot.info.collection != info.collection:
-                self._snapshot = Snapshot.load(self.store, info)
+            snap = self._snapshot
+            if snap is None or snap.info.collection != info.collection:
+                snap = self._snapshot = Snapshot.load(self.store, info)
+        except StoreUnavailable as exc:
+            state = self._state
+            if state.unreachable_since is None and self._snapshot is not None:
+                log.warning("the store is unreachable (%s): answering from the index held in memory", exc)
+            self._state = StoreState(state.unreachable_since or time.time(), state.failures + 1, str(exc))
+            raise
+        except KqaError as exc:
+            if self._snapshot is not None and str(exc) != self._state.error:  # said once, not every look
+                log.warning("keeping the index held in memory: %s", exc)
+            self._state = replace(self._state, error=str(exc))
+            raise
+        finally:
             self._checked = time.monotonic()
-            return self._snapshot
+        if self._state.unreachable_since is not None:
+            log.warning("the store is reachable again")
+        self._state = StoreState(None, self._state.failures)
+        return snap
 
     def search(self, question: str, k: int = 10) -> list[Hit]:
         return self.retrieve(question, k).hits

@@ -1,6 +1,12 @@
 """The Chroma store: embedded (`PersistentClient` under the index folder) or a Chroma
 server (`KQA_STORE__URL`), with our own embeddings only.
 
+Calls to a server are bounded (`timeout_s`): chromadb's HTTP client waits forever (its httpx
+session is built with `timeout=None`, and neither chromadb 1.5.9 nor its main branch offers a
+setting or a client of one's own), so each call runs in a daemon thread that the caller stops
+waiting for. A server that hangs thus becomes `StoreUnavailable` like one that is gone; at most
+`CALLS_IN_FLIGHT` such threads wait on it at once.
+
 Each build writes a fresh collection of passages, and beside it one of the units answers quote
 (sentences and list items, `<name>-units`), then flips one pointer (the metadata of the
 `kqa-meta` collection), so readers see either the old index or the new one, never half.
@@ -8,9 +14,11 @@ Each build writes a fresh collection of passages, and beside it one of the units
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -31,11 +39,14 @@ META = "kqa-meta"
 PREFIX = "kqa-chunks-"
 UNITS = "-units"  # suffix of a build's collection of unit vectors
 BATCH = 1000
+CALLS_IN_FLIGHT = 8  # calls to a server waited on at once; more wait for a slot, within the same timeout
 
 
 class StoreOptions(BaseModel):
     path: Path = Field(Path(__file__).parent / "store", description="Embedded Chroma folder.")
     url: str | None = Field(None, description="Chroma server URL; when set, `path` is not used.")
+    timeout_s: float = Field(10.0, gt=0, description="Longest wait for one call to a Chroma server; a server that "
+                             "has not answered by then counts as unreachable.")
 
 
 class IndexNotBuilt(KqaError):
@@ -93,17 +104,44 @@ def _client(options: StoreOptions) -> ClientAPI:
     return chromadb.PersistentClient(path=str(options.path), settings=settings)
 
 
+def within(seconds: float, slots: threading.BoundedSemaphore, fn: Callable[P, R], *args: P.args,
+           **kwargs: P.kwargs) -> R:
+    """`fn(*args, **kwargs)` in a daemon thread, waited for at most `seconds` (TimeoutError after).
+    A call given up on runs on and frees its slot when it ends; a daemon thread never holds up exit."""
+    started = time.monotonic()
+    if not slots.acquire(timeout=seconds):
+        raise TimeoutError(f"no answer within {seconds:g} s ({CALLS_IN_FLIGHT} calls still waiting)")
+    future: Future[R] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        finally:
+            slots.release()
+
+    threading.Thread(target=run, name="kqa-chroma-call", daemon=True).start()
+    try:
+        return future.result(timeout=max(0.0, seconds - (time.monotonic() - started)))
+    except TimeoutError:
+        raise TimeoutError(f"no answer within {seconds:g} s") from None
+
+
 class Store:
     def __init__(self, options: StoreOptions) -> None:
         self.options = options
         self._client: ClientAPI | None = None
         self._handle: tuple[str, Collection] | None = None  # (name, collection) last queried
+        self._slots = threading.BoundedSemaphore(CALLS_IN_FLIGHT)
 
     @property
     def client(self) -> ClientAPI:
         if self._client is None:
             try:
-                self._client = _client(self.options)
+                self._client = self._call(_client, self.options)
+            except StoreUnavailable:
+                raise
             except Exception as exc:
                 raise StoreUnavailable(f"cannot open Chroma at {self.where}: {exc}") from exc
         return self._client
@@ -113,12 +151,17 @@ class Store:
         return self.options.url or str(self.options.path)
 
     def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run a Chroma call; a dead server becomes StoreUnavailable, not a stack trace."""
+        """Run a Chroma call (a server's within `timeout_s`); a dead or hung server becomes
+        StoreUnavailable, not a stack trace or a wait without end."""
         try:
+            if self.options.url:
+                return within(self.options.timeout_s, self._slots, fn, *args, **kwargs)
             return fn(*args, **kwargs)
         except KqaError:
             raise
-        except (ConnectionError, TimeoutError, OSError) as exc:
+        except TimeoutError as exc:
+            raise StoreUnavailable(f"Chroma at {self.where}: {exc}") from exc
+        except (ConnectionError, OSError) as exc:
             raise StoreUnavailable(f"Chroma at {self.where}: {exc.__class__.__name__}") from exc
         except Exception as exc:
             if exc.__class__.__module__.startswith(("httpx", "httpcore", "requests", "urllib3")):

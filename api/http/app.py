@@ -36,7 +36,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     for doubt in settings.doubts():
         log.warning("%s", doubt)
     bot = Bot.open(settings, embedder)
-    metrics = Metrics(bot.index_info, bot.cache)
+    metrics = Metrics(bot.index_info, bot.store_state, bot.cache)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.http import problems
 from api.terminal import json_text
 from bot.bot import AnswerCache, Reply
+from bot.retrieve import StoreState
 from index.store import IndexInfo
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("kqa_request_id", default="-")
@@ -83,12 +84,23 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 class StateCollector(Collector):
-    """What is read at scrape time: the published index's size and the answer cache's state."""
+    """What is read at scrape time: the index held in memory, how the store is doing, and the
+    answer cache's state."""
 
-    def __init__(self, index: Callable[[], IndexInfo | None], cache: AnswerCache) -> None:
-        self.index, self.cache = index, cache
+    def __init__(self, index: Callable[[], IndexInfo | None], store: Callable[[], StoreState],
+                 cache: AnswerCache) -> None:
+        self.index, self.store, self.cache = index, store, cache
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        state = self.store()
+        yield GaugeMetricFamily("kqa_store_up", "1 when the last look at the vector store succeeded, 0 while it "
+                                "is unreachable (answers go on from the index held in memory).",
+                                value=int(state.unreachable_since is None))
+        if state.unreachable_since is not None:
+            yield GaugeMetricFamily("kqa_store_unreachable_since_timestamp_seconds",
+                                    "When the vector store stopped answering.", value=state.unreachable_since)
+        yield CounterMetricFamily("kqa_store_failures", "Looks at the vector store that failed (gone, or no "
+                                  "answer within KQA_STORE__TIMEOUT_S).", value=state.failures)
         info = self.index()
         if info is not None:
             yield GaugeMetricFamily("kqa_index_chunks", "Passages in the published index.", value=info.chunks)
@@ -103,7 +115,8 @@ class StateCollector(Collector):
 class Metrics:
     """One registry per app, so several apps in one process (tests) do not collide."""
 
-    def __init__(self, index: Callable[[], IndexInfo | None], cache: AnswerCache) -> None:
+    def __init__(self, index: Callable[[], IndexInfo | None], store: Callable[[], StoreState],
+                 cache: AnswerCache) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("kqa_http_requests", "HTTP requests by route and status.",
@@ -114,7 +127,7 @@ class Metrics:
                                ["door", "refused"], registry=r)
         self.feedback = Counter("kqa_feedback", "Feedback received, by rating.", ["rating"], registry=r)
         self.rate_limited = Counter("kqa_rate_limited", "Requests refused by the rate limit.", registry=r)
-        r.register(StateCollector(index, cache))
+        r.register(StateCollector(index, store, cache))
 
     def answered(self, door: str) -> Callable[[Reply], None]:
         """Counts an answer given through `door` (a callback for streams)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Annotated, Any, TypeVar
 
@@ -24,6 +25,7 @@ from api.http.schemas import (
     ChatResponse,
     FeedbackRequest,
     FeedbackResponse,
+    ReadyResponse,
     SearchResponse,
     problem_responses,
 )
@@ -104,10 +106,15 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@ops.get("/readyz", responses=problem_responses(503))
+@ops.get("/readyz", response_model=ReadyResponse, responses=problem_responses(503))
 async def readyz(bot: BotDep, run: RunDep) -> dict[str, Any]:
-    info = await run(bot.status)
-    return {"status": "ready", "model": info.model, "chunks": info.chunks, "files": info.files}
+    """Ready once an index is loaded, and still while the store is away (503: never loaded)."""
+    status = await run(bot.status)
+    info, since = status.index, status.store.unreachable_since
+    store = "ok" if since is None else \
+        f"unreachable since {datetime.fromtimestamp(since, UTC).isoformat(timespec='seconds')}"
+    return {"status": "ready", "model": info.model, "chunks": info.chunks, "files": info.files,
+            "built_at": info.built_at, "store": store}
 
 
 @ops.get("/metrics", response_class=Response,

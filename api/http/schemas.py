@@ -90,6 +90,16 @@ class SearchResponse(BaseModel):
     results: list[SearchResult]
 
 
+class ReadyResponse(BaseModel):
+    status: Literal["ready"]
+    model: str = Field(description="The embedding model the index was built with.")
+    chunks: int = Field(description="Passages in the index answers come from (the one held in memory).")
+    files: int
+    built_at: float = Field(description="When that index was built (Unix time).")
+    store: str = Field(description="`ok`, or `unreachable since <UTC time>` while the vector store is away: "
+                       "answers go on from the index held in memory, and a new one is picked up once it is back.")
+
+
 class Problem(BaseModel):
     type: str
     title: str

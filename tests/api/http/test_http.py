@@ -10,6 +10,7 @@ def test_health_and_readiness(server: str) -> None:
     assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{server}/readyz").json()
     assert ready["status"] == "ready" and ready["chunks"] > 0 and ready["model"] == "multilingual-e5-small"
+    assert ready["store"] == "ok"
 
 
 def test_ask_contract(server: str) -> None:
