@@ -1,4 +1,4 @@
-"""`kqa`: ingest, search, ask, serve, eval, report, slack. Thin: every command calls the same Bot
+"""`kqa`: ingest, search, ask, serve, eval, report, db, slack. Thin: every command calls the same Bot
 as HTTP (answers given here are logged and cached like any other, with door "cli").
 
 Errors from kqa's family print one line and exit 1; usage errors exit 2 (argparse).
@@ -113,9 +113,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    path = settings.history_path()
-    if not path.exists():
-        print(f"no questions recorded yet ({path} does not exist)")
+    where = settings.history_location()
+    if isinstance(where, Path) and not where.exists():
+        print(f"no questions recorded yet ({where} does not exist)")
         return 0
     from bot.bot import Bot
 
@@ -148,6 +148,32 @@ def render_report(report: Report, days: float | None) -> str:
             lambda r: f"{r.count:>4}×")
     section("Downvoted", report.downvoted, lambda r: f"{r.down:>4}↓ {r.up}↑")
     return "\n".join(lines).rstrip()
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from bot import database
+
+    settings = _settings(args)
+    where = settings.history_location()
+    if isinstance(where, Path):
+        where.parent.mkdir(parents=True, exist_ok=True)
+    engine = database.engine(database.url_of(where), settings.database)
+    try:
+        if args.action == "upgrade":
+            database.upgrade(engine, args.revision or "head")
+        elif args.action == "downgrade":
+            if not args.revision:
+                print("kqa: downgrade to which revision? (`base` removes every table)", file=sys.stderr)
+                return 2
+            database.downgrade(engine, args.revision)
+        now = database.current(engine)
+    except database.UNREACHABLE as exc:
+        raise database.DatabaseUnavailable(
+            f"the database at {database.url_of(where)!r} cannot be reached: {str(exc).splitlines()[0]}") from exc
+    finally:
+        engine.dispose()
+    print(f"schema at {now or 'base (no tables)'}; this kqa's newest is {database.head()}")
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -203,6 +229,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=10, help="rows per section (default 10)")
     sp.add_argument("--days", type=float, help="only the last DAYS days (default: all)")
     sp.add_argument("--json", action="store_true")
+    sp = add("db", cmd_db, "the history's database schema: upgrade (also done by serve), downgrade, current")
+    sp.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    sp.add_argument("revision", nargs="?", help="target revision (upgrade: default head; downgrade: required, "
+                                                "e.g. base)")
     sp = add("slack", cmd_slack, "answer in Slack over Socket Mode (no public URL needed)")
     sp.add_argument("--socket", action="store_true", required=True,
                     help="connect out to Slack over Socket Mode (KQA_SLACK__BOT_TOKEN, KQA_SLACK__APP_TOKEN)")

@@ -7,9 +7,11 @@ nowhere else, access rules are in `access`, request ids, the access log and /met
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from api.http import docs, problems, routes
@@ -19,7 +21,10 @@ from api.settings import Settings
 from api.slack import events as slack
 from api.widget.routes import router as widget
 from bot.bot import Bot
+from bot.database import DatabaseUnavailable, head
 from index.embed import Embedder
+
+log = logging.getLogger("kqa.api")
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
@@ -30,8 +35,10 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(prepare_history, bot)
         bot.warm_in_background()  # /healthz answers at once; /readyz once loaded
         yield
+        bot.history.close()
 
     app = FastAPI(title="kqa", version="0.2.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Questions about 《深入剖析Kubernetes》, answered from the column with citations.")
@@ -50,6 +57,17 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.add_middleware(Cors, origins=settings.access.cors_origins)
     app.add_middleware(Observe, metrics=metrics)
     return app
+
+
+def prepare_history(bot: Bot) -> None:
+    """Bring the history's schema up to date before serving. A schema newer than this code stops
+    the start (SchemaTooNew); a database that is away does not: answers go on without it, and
+    the schema is seen to on first use."""
+    try:
+        if bot.history.prepare():
+            log.info("history schema brought up to date (%s)", head())
+    except DatabaseUnavailable as exc:
+        log.warning("starting without the conversation and feedback database: %s", exc)
 
 
 def app_from_env() -> FastAPI:
