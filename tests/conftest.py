@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY"):
@@ -29,6 +31,20 @@ CORPUS = FIXTURES / "corpus"
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 K8S_DOCS = SHARED / "k8s-docs-zh"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"  # the machine's server (.ci/run starts it)
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """The URL of a fresh, empty database on the real PostgreSQL server, dropped afterwards."""
+    name = f"kqa_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
-"""The SQLite history: conversations expire and are capped; the log, feedback and report."""
+"""The history, on SQLite and on a real PostgreSQL (a fresh database per test): conversations
+expire and are capped; the log, feedback and report."""
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +24,12 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def history(tmp_path: Path, clock: Clock) -> History:
-    return History(tmp_path / "data" / "kqa.sqlite3", HistoryOptions(ttl_s=600, max_turns=3, keep_days=30), clock)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[History]:
+    where = tmp_path / "data" / "kqa.sqlite3" if request.param == "sqlite" else request.getfixturevalue("postgres")
+    made = History(where, HistoryOptions(ttl_s=600, max_turns=3, keep_days=30), clock)
+    yield made
+    made.close()
 
 
 def test_a_conversation_remembers_its_last_turns_terms(history: History) -> None:
