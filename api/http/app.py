@@ -31,7 +31,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     """The app for `settings` (`embedder`: an embedding model already loaded, to share it)."""
     install_log_context()
     bot = Bot.open(settings, embedder)
-    metrics = Metrics(bot.index_info, bot.cache)
+    metrics = Metrics(bot.index_info, bot.cache, lambda: bot.log_dropped)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
