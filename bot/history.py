@@ -17,6 +17,7 @@ and the same schema (bot/migrations/) for both.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -75,6 +76,7 @@ NO_CONVERSATION = ("no such conversation: it never existed or has expired "
                    "(start a new one by leaving out conversation_id)")
 NO_VOTE = "no vote of yours on this answer to amend (send the feedback_id your vote returned)"
 TRAILING = re.compile(r"[\s?？!！.。~～]+$")
+log = logging.getLogger("kqa.history")
 DOWN = "the conversation and feedback database cannot be reached"
 SEP = "\x1f"  # between the comments of one question in the report (no reader types it)
 PURGE_EVERY_S = 60.0
@@ -157,7 +159,9 @@ class History:
         except UNREACHABLE as exc:
             if self.engine.dialect.name != "sqlite":  # a busy SQLite file is not a server gone away
                 self._down_until = time.monotonic() + self.database.retry_after_s
-            raise DatabaseUnavailable(f"{DOWN}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
+            # the driver's words name the host: for the log, not for whoever sees the error (Slack shows it)
+            log.warning("%s: %s: %s", DOWN, exc.__class__.__name__, str(exc).splitlines()[0])
+            raise DatabaseUnavailable(DOWN) from exc
 
     @contextmanager
     def _tx(self, write: bool = False) -> Iterator[Connection]:
@@ -216,9 +220,10 @@ class History:
                 raise ConversationNotFound(NO_CONVERSATION)
             n = row.turns + 1 if live and row is not None else 1
             if not live:
-                db.execute(delete(turns).where(turns.c.conversation_id == conversation_id))
+                # the upsert first: it holds the row, so a start racing this one waits, then sees our turns
                 fresh = {"id": conversation_id, "created": now, "updated": now, "turns": 0, "door": door}
                 db.execute(upsert(db, conversations, fresh, ["id"]))
+                db.execute(delete(turns).where(turns.c.conversation_id == conversation_id))
             db.execute(insert(turns).values(conversation_id=conversation_id, n=n, message=message,
                                             terms=json.dumps(terms, ensure_ascii=False), answer_id=answer_id, at=now))
             db.execute(delete(turns).where(turns.c.conversation_id == conversation_id,

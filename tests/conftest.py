@@ -66,7 +66,8 @@ def built(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Setti
 def private(bot: Bot, data_dir: Path) -> Bot:
     """The same bot (index, model, chat model) with its own question log and answer cache."""
     settings = bot.settings.model_copy(update={"data_dir": data_dir})
-    return Bot(settings, bot.store, bot.embedder, History(settings.history_path(), settings.history), bot.generator)
+    history = History(settings.history_location(), settings.history, database=settings.database)
+    return Bot(settings, bot.store, bot.embedder, history, bot.generator)
 
 
 def with_index(settings: Settings, path: Path) -> Settings:
