@@ -279,8 +279,9 @@ def render(report: dict) -> str:
         f"{report['clients']} concurrent clients, {report['seconds']} s per run, POST /v1/ask with the "
         f"{report['questions']} questions of tests/data/dev-column.jsonl in turn, after a warm-up under the same "
         f"load; `kqa serve` on loopback; {report['machine']}. Target: ≥ 40 answers/s at p95 ≤ 250 ms. "
-        f"Index: {report['runs'][0]['index']} (the shipped corpus). With 2 workers the cache hit rate is the one "
-        "worker's that answered /metrics, and RSS is all processes'. Load avg: the machine's 1-minute load "
+        f"Index: {report['runs'][0]['index']} ({report.get('index_dir', 'the shipped corpus')}). "
+        "With 2 workers the cache hit rate is the one worker's that answered /metrics, and RSS is all "
+        "processes'. Load avg: the machine's 1-minute load "
         "average before and after the run, other work on it included. With the answer cache on, the warm-up "
         "has usually asked every question once already, so those runs measure repeated questions (see the hit "
         "rate); the runs with it off measure new ones.", "",
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.clients} clients for {args.seconds:g} s ...", file=sys.stderr)
         runs.append(one_run(index, store, cache == "on", workers, args, questions, replicas, history))
         print(json.dumps(runs[-1], ensure_ascii=False), file=sys.stderr)
-    report = {"clients": args.clients, "seconds": args.seconds, "questions": len(questions),
+    report = {"clients": args.clients, "seconds": args.seconds, "questions": len(questions), "index_dir": str(index),
               "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
               "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
