@@ -68,6 +68,9 @@ def prepare_history(bot: Bot) -> None:
             log.info("history schema brought up to date (%s)", head())
     except DatabaseUnavailable as exc:
         log.warning("starting without the conversation and feedback database: %s", exc)
+    except BaseException:
+        bot.history.close()  # not starting: let its connections go
+        raise
 
 
 def app_from_env() -> FastAPI:

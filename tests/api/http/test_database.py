@@ -1,7 +1,8 @@
-"""The conversation and feedback database going away, over real HTTP, with a real PostgreSQL
-behind a TCP proxy that the test cuts and restores: conversations and feedback get 503 problems,
-answers and search go on (their log lines dropped, and counted in /metrics), and everything
-comes back with the database, the conversation where it was."""
+"""The conversation and feedback database under the app, on a real PostgreSQL. Going away (a TCP
+proxy in front of it, cut and restored): conversations and feedback get 503 problems, answers
+and search go on (their log lines dropped, and counted in /metrics), and everything comes back
+with the database, the conversation where it was. Starting: a schema that is behind is brought
+up to date, a newer one stops the start."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from api.http.app import create_app
+from bot import database
 from bot.bot import Bot
-from bot.database import DatabaseOptions
+from bot.database import DatabaseOptions, SchemaTooNew
 from bot.history import History, HistoryOptions
 from tests.api.conftest import open_settings, serving
 from tests.api.http.test_faults import assert_problem
@@ -64,3 +69,16 @@ def test_a_database_that_goes_away_is_503_for_conversations_and_feedback_only(bo
     assert (report.questions, report.up, report.down) == (2, 1, 0)  # the ask while away was not logged
     assert [m for m, _ in history.turns(cid)] == ["Cgroups 怎么限制 CPU？", "那内存呢？"]
     history.close()
+
+
+def test_serve_brings_the_schema_up_to_date_and_will_not_start_on_a_newer_one(bot: Bot, tmp_path: Path,
+                                                                             postgres: str) -> None:
+    settings = open_settings(bot, tmp_path / "data", database=DatabaseOptions(url=postgres))
+    db = database.engine(database.url_of(postgres), settings.database)
+    with TestClient(create_app(settings, bot.embedder)):
+        assert database.current(db) == database.head()  # on start, before any request
+    with db.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    with pytest.raises(SchemaTooNew), TestClient(create_app(settings, bot.embedder)):
+        pass
+    db.dispose()
