@@ -1,4 +1,4 @@
-"""`kqa`: ingest, search, ask, serve, eval, report, slack. Thin: every command calls the same Bot
+"""`kqa`: ingest, search, ask, serve, eval, report, db, slack. Thin: every command calls the same Bot
 as HTTP (answers given here are logged and cached like any other, with door "cli").
 
 Errors from kqa's family print one line and exit 1; usage errors exit 2 (argparse), and so do
@@ -117,34 +117,46 @@ def report_store(args: argparse.Namespace) -> tuple[Settings, str]:
     """The settings with the store `--db` or `--data-dir` names, and where its path came from: so
     a forgotten KQA_DATA_DIR is seen, not silently read."""
     settings = _settings(args)
+    no_url = settings.database.model_copy(update={"url": None})  # a store named here wins over KQA_DATABASE_URL
     if args.db:
-        return settings.model_copy(update={"history": settings.history.model_copy(
+        return settings.model_copy(update={"database": no_url, "history": settings.history.model_copy(
             update={"path": Path(args.db)})}), "--db"
     if args.data_dir:
-        return settings.model_copy(update={"data_dir": Path(args.data_dir),
+        return settings.model_copy(update={"database": no_url, "data_dir": Path(args.data_dir),
                                            "history": settings.history.model_copy(update={"path": None})}), \
             "--data-dir"
+    if settings.database.url is not None:
+        return settings, "KQA_DATABASE_URL"
     if settings.history.path is not None:
         return settings, "KQA_HISTORY__PATH"
     return settings, "KQA_DATA_DIR" if "data_dir" in settings.model_fields_set else "the default data dir"
 
 
+def shown(where: Path | str) -> str:
+    """Where a store is, as the report names it: a file's full path, a URL without its password."""
+    if isinstance(where, Path):
+        return str(where.resolve())
+    from sqlalchemy.engine import make_url
+
+    return make_url(where).render_as_string(hide_password=True)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     settings, source = report_store(args)
-    path = settings.history_path()
-    store = f"store: {printable(str(path.resolve()))} (from {source})"
-    if not path.exists():
+    where = settings.history_location()
+    store = f"store: {printable(shown(where))} (from {source})"
+    if isinstance(where, Path) and not where.exists():
         if args.db or args.data_dir:  # named on purpose: a typo must not read as "nothing asked yet"
-            print(f"kqa: no question log at {printable(str(path))}", file=sys.stderr)
+            print(f"kqa: no question log at {printable(str(where))}", file=sys.stderr)
             return 1
         print(store)
-        print(f"no questions recorded yet ({printable(str(path))} does not exist)")
+        print(f"no questions recorded yet ({printable(str(where))} does not exist)")
         return 0
     from bot.bot import Bot
 
     report = Bot.open(settings).report(limit=args.limit, since_s=args.days * 86400 if args.days else None)
     if args.json:
-        print(json_text({"store": str(path.resolve()), **report.to_dict()}, indent=2))
+        print(json_text({"store": shown(where), **report.to_dict()}, indent=2))
         return 0
     print(store)
     print(render_report(report, args.days))
@@ -178,6 +190,32 @@ def render_report(report: Report, days: float | None) -> str:
             lambda r: f"{r.count:>4}×")
     section("Downvoted", report.downvoted, lambda r: f"{r.down:>4}↓ {r.up}↑")
     return "\n".join(lines).rstrip()
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from bot import database
+
+    settings = _settings(args)
+    where = settings.history_location()
+    if isinstance(where, Path):
+        where.parent.mkdir(parents=True, exist_ok=True)
+    engine = database.engine(database.url_of(where), settings.database)
+    try:
+        if args.action == "upgrade":
+            database.upgrade(engine, args.revision or "head")
+        elif args.action == "downgrade":
+            if not args.revision:
+                print("kqa: downgrade to which revision? (`base` removes every table)", file=sys.stderr)
+                return 2
+            database.downgrade(engine, args.revision)
+        now = database.current(engine)
+    except database.UNREACHABLE as exc:
+        raise database.DatabaseUnavailable(
+            f"the database at {database.url_of(where)!r} cannot be reached: {str(exc).splitlines()[0]}") from exc
+    finally:
+        engine.dispose()
+    print(f"schema at {now or 'base (no tables)'}; this kqa's newest is {database.head()}")
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -318,6 +356,10 @@ def parser() -> argparse.ArgumentParser:
                         "on a problem")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(fn=cmd_config)
+    sp = add("db", cmd_db, "the history's database schema: upgrade (also done by serve), downgrade, current")
+    sp.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    sp.add_argument("revision", nargs="?", help="target revision (upgrade: default head; downgrade: required, "
+                                                "e.g. base)")
     sp = add("slack", cmd_slack, "answer in Slack over Socket Mode (no public URL needed), or try it without Slack")
     sp.add_argument("--socket", action="store_true",
                     help="connect out to Slack over Socket Mode (KQA_SLACK__BOT_TOKEN, KQA_SLACK__APP_TOKEN)")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from bot.answer import Answer, Citation, Evidence, extract, gather, ms_since
+from bot.database import DatabaseUnavailable
 from bot.errors import BadFeedback, BadQuestion, ConversationNotFound, KqaError, NotReady
 from bot.followup import Condenser, carry, key_terms, search_text
 from bot.generate import Generator, given
@@ -137,12 +138,15 @@ class Bot:
         self.with_model(generator)
         self._warmed = threading.Event()
         self._warm_error: BaseException | None = None
+        self.log_dropped = 0  # question-log lines lost while the database was away
+        self._dropped_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Bot:
         """The bot for `settings` (`embedder`: one already loaded, to share it)."""
-        return cls(settings, Store(settings.store), embedder or Embedder(settings.embed),
-                   History(settings.history_path(), settings.history), Generator.open(settings.llm))
+        history = History(settings.history_location(), settings.history, database=settings.database)
+        return cls(settings, Store(settings.store), embedder or Embedder(settings.embed), history,
+                   Generator.open(settings.llm))
 
     def with_model(self, generator: Generator | None) -> Bot:
         """This bot with `generator` (None: none) and a condenser over the same model."""
@@ -264,7 +268,7 @@ class Bot:
             self.bound(top_k)
         ans, ev, key = self._draft(text, top_k, started)
         reply = Reply(new_id(), ans)
-        self.history.log(reply.answer_id, text, ans.refused, ans.confidence.get("dense", 0.0), door)
+        self._log(reply.answer_id, text, ans.refused, ans.confidence.get("dense", 0.0), door)
         return Turn(reply, ev, text, key, started, deadline, pending=ev is not None)
 
     def start_chat(self, message: str, conversation_id: str | None = None, door: Door = "http",
@@ -282,8 +286,7 @@ class Bot:
         own = key_terms(text) + (key_terms(standalone) if standalone else carried)
         remembered = list(dict.fromkeys(own))[: 2 * self.settings.followup.max_terms]
         conversation_id = self.history.add_turn(conversation_id, text, remembered, answer_id, create=start, door=door)
-        self.history.log(answer_id, text, ans.refused, ans.confidence.get("dense", 0.0), door,
-                         conversation_id, carried)
+        self._log(answer_id, text, ans.refused, ans.confidence.get("dense", 0.0), door, conversation_id, carried)
         reply = Reply(answer_id, ans, conversation_id, carried, standalone)
         return Turn(reply, ev, query, key, started, deadline, pending=ev is not None)
 
@@ -344,6 +347,17 @@ class Bot:
             self.cache.put(turn.key, replace(ans, question=turn.asked))
         return replace(turn.reply, answer=replace(ans, question=turn.reply.answer.question,
                                                   took_ms=ms_since(turn.started)))
+
+    def _log(self, answer_id: str, question: str, refused: bool, top_score: float, door: Door,
+             conversation_id: str | None = None, context_terms: list[str] | None = None) -> None:
+        """The question log's line, or, while its database is away, none: an answer never waits
+        for the log (the lines lost are counted: `log_dropped`)."""
+        try:
+            self.history.log(answer_id, question, refused, top_score, door, conversation_id, context_terms)
+        except DatabaseUnavailable as exc:
+            with self._dropped_lock:
+                self.log_dropped += 1
+            log.warning("question log line dropped: %s", exc)
 
     def _deadline(self) -> float:
         return self.generator.deadline() if self.generator else float("inf")

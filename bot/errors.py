@@ -14,6 +14,8 @@ in one handler (api/http/problems.py), the CLI into one line, Slack into one mes
     ├── ConversationNotFound    unknown, expired or another door's conversation     (bot.errors)
     ├── AnswerNotFound          feedback on an answer never given, or on a vote not the voter's (bot.errors)
     ├── BadFeedback             a comment with control characters            (bot.errors)
+    ├── DatabaseUnavailable     the history's database cannot be reached     (bot.database)
+    ├── SchemaTooNew            the database was migrated by a newer kqa     (bot.database)
     ├── AccessDenied            API keys are set and none or a wrong one was sent   (api.http.access)
     ├── Forbidden               a widget key off the widget's routes or origins     (api.http.access)
     ├── RateLimited             too many requests from one key or address           (api.http.access)
@@ -29,13 +31,14 @@ name hosts or folders: they are logged, and the client gets the title). tests/bo
 checks this tree against the classes that exist.
 """
 
+from bot.database import DatabaseUnavailable, SchemaTooNew
 from corpus.errors import CorpusNotFound, KqaError
 from index.embed import ModelUnavailable
 from index.store import IndexNotBuilt, ModelMismatch, StoreUnavailable
 
 __all__ = [
-    "AnswerNotFound", "BadFeedback", "BadQuestion", "ConversationNotFound", "CorpusNotFound", "IndexNotBuilt",
-    "KqaError", "ModelMismatch", "ModelUnavailable", "NotReady", "StoreUnavailable",
+    "AnswerNotFound", "BadFeedback", "BadQuestion", "ConversationNotFound", "CorpusNotFound", "DatabaseUnavailable",
+    "IndexNotBuilt", "KqaError", "ModelMismatch", "ModelUnavailable", "NotReady", "SchemaTooNew", "StoreUnavailable",
 ]
 
 

@@ -1,22 +1,24 @@
-"""What was asked and what readers thought of it, in one SQLite file under the data dir:
-conversations and their turns (they expire, and keep only their last turns), the log of
-every answer given (question, refused, top score, answer id, time) and feedback on answers.
+"""What was asked and what readers thought of it: conversations and their turns (they expire,
+and keep only their last turns), the log of every answer given (question, refused, top score,
+answer id, time) and feedback on answers. In one SQLite file under the data dir (one host), or
+in PostgreSQL shared by every replica (`KQA_DATABASE_URL`): the same queries (SQLAlchemy Core)
+and the same schema (bot/migrations/) for both.
 
 - A conversation belongs to the door that started it (`http`, `widget`, `slack`): another door
   cannot read or extend it, and is told exactly what it would be told of an id never used.
 - One vote per answer per voter (an API key, a client address, a Slack user): voting again
   replaces the vote, and only its voter may amend it.
-- A file written before doors and voters were recorded is migrated in place when opened.
-
-SQLite in WAL mode with one connection per thread, so the API's worker threads and several
-worker processes on one host can share the file.
+- The schema is made, or brought up to date, on first use (bot.database.prepare); a SQLite file
+  written before migrations existed is taken over in place, nothing lost.
+- A database that cannot be reached is DatabaseUnavailable (503): the bot still answers, and
+  drops the question log's line (bot.bot counts them).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
-import sqlite3
 import threading
 import time
 import uuid
@@ -29,48 +31,56 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    Double,
+    Insert,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.database import UNREACHABLE, WRITE, DatabaseOptions, DatabaseUnavailable, engine, prepare, url_of
 from bot.errors import AnswerNotFound, ConversationNotFound
 from bot.terms import normalize
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS conversations (
-    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL, turns INTEGER NOT NULL DEFAULT 0,
-    door TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS conversations_updated ON conversations(updated);
-CREATE TABLE IF NOT EXISTS turns (
-    conversation_id TEXT NOT NULL, n INTEGER NOT NULL, message TEXT NOT NULL, terms TEXT NOT NULL,
-    answer_id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (conversation_id, n));
-CREATE TABLE IF NOT EXISTS questions (
-    answer_id TEXT PRIMARY KEY, question TEXT NOT NULL, asked TEXT NOT NULL, refused INTEGER NOT NULL,
-    top_score REAL NOT NULL, door TEXT NOT NULL, conversation_id TEXT, context_terms TEXT NOT NULL,
-    at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS questions_at ON questions(at);
-CREATE INDEX IF NOT EXISTS questions_asked ON questions(asked);
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, answer_id TEXT NOT NULL, rating TEXT NOT NULL
-    CHECK (rating IN ('up', 'down')), comment TEXT, at REAL NOT NULL, voter TEXT);
-CREATE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id);
-"""
-# Columns added since the first release, for files made before them (SQLite adds a NOT NULL
-# column only with a default). A vote from before voters were recorded has none (NULL): it
-# stays one vote of its own, since NULLs never collide in a unique index.
-ADDED = {
-    ("conversations", "door"): "TEXT NOT NULL DEFAULT ''",
-    ("feedback", "voter"): "TEXT",
-}
-# An older conversation's door: the one its first question was logged with, else its id's form.
-OLD_DOORS = """
-UPDATE conversations SET door = COALESCE(
-    (SELECT q.door FROM questions q WHERE q.conversation_id = conversations.id ORDER BY q.at LIMIT 1),
-    CASE WHEN id LIKE 'slack:%' THEN 'slack' ELSE 'http' END)
-WHERE door = ''
-"""
-VOTES = "CREATE UNIQUE INDEX IF NOT EXISTS feedback_vote ON feedback(answer_id, voter)"
+# The tables as the queries see them; bot/migrations/ makes and changes them.
+metadata = MetaData()
+conversations = Table(
+    "conversations", metadata, Column("id", Text, primary_key=True), Column("created", Double, nullable=False),
+    Column("updated", Double, nullable=False), Column("turns", Integer, nullable=False),
+    Column("door", Text, nullable=False))
+turns = Table(
+    "turns", metadata, Column("conversation_id", Text, primary_key=True), Column("n", Integer, primary_key=True),
+    Column("message", Text, nullable=False), Column("terms", Text, nullable=False),
+    Column("answer_id", Text, nullable=False), Column("at", Double, nullable=False))
+questions = Table(
+    "questions", metadata, Column("answer_id", Text, primary_key=True), Column("question", Text, nullable=False),
+    Column("asked", Text, nullable=False), Column("refused", Integer, nullable=False),
+    Column("top_score", Double, nullable=False), Column("door", Text, nullable=False),
+    Column("conversation_id", Text), Column("context_terms", Text, nullable=False),
+    Column("at", Double, nullable=False))
+feedback = Table(
+    "feedback", metadata, Column("id", Integer, primary_key=True), Column("answer_id", Text, nullable=False),
+    Column("rating", Text, CheckConstraint("rating IN ('up', 'down')"), nullable=False), Column("comment", Text),
+    Column("at", Double, nullable=False), Column("voter", Text))
 NO_CONVERSATION = ("no such conversation: it never existed or has expired "
                    "(start a new one by leaving out conversation_id)")
 NO_VOTE = "no vote of yours on this answer to amend (send the feedback_id your vote returned)"
 TRAILING = re.compile(r"[\s?？!！.。~～]+$")
+log = logging.getLogger("kqa.history")
+DOWN = "the conversation and feedback database cannot be reached"
+SEP = "\x1f"  # between the comments of one question in the report (no reader types it)
 PURGE_EVERY_S = 60.0
 
 
@@ -129,53 +139,81 @@ def new_id() -> str:
 
 
 class History:
-    def __init__(self, path: Path, options: HistoryOptions, clock: Callable[[], float] = time.time) -> None:
-        self.path, self.options, self.clock = path, options, clock
-        self._local = threading.local()
-        self._purged = 0.0
-        self._created = False
+    """The history at `where`: a SQLite file (Path) or a database URL (str, e.g. PostgreSQL's)."""
 
-    def _db(self) -> sqlite3.Connection:
-        """This thread's connection; the file and its tables are made on first use, so a command
-        that never records anything (search, eval) leaves no database behind."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            if not self._created:
-                db.executescript(SCHEMA)
-                _migrate(db)
-                db.execute(VOTES)
-                self._created = True
-            self._local.db = db
-        return db
+    def __init__(self, where: Path | str, options: HistoryOptions, clock: Callable[[], float] = time.time, *,
+                 database: DatabaseOptions | None = None) -> None:
+        self.options, self.clock = options, clock
+        self.database = database or DatabaseOptions()
+        self.url = url_of(where)
+        self.path = where if isinstance(where, Path) else None
+        self.engine = engine(self.url, self.database)
+        self._lock = threading.Lock()
+        self._ready = False
+        self._purged = 0.0
+        self._down_until = 0.0
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def prepare(self) -> bool:
+        """Make the schema, or bring it up to date, now rather than on first use (True when it
+        was behind). SchemaTooNew when a newer kqa has migrated it."""
+        with self._reachable():
+            return self._prepare()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
+    def _reachable(self) -> Iterator[None]:
+        """A database that cannot be reached is DatabaseUnavailable; after that, calls fail at
+        once for `retry_after_s` rather than each waiting for a connection that will not come."""
+        if time.monotonic() < self._down_until:
+            raise DatabaseUnavailable(DOWN)
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            yield
+        except UNREACHABLE as exc:
+            if self.engine.dialect.name != "sqlite":  # a busy SQLite file is not a server gone away
+                self._down_until = time.monotonic() + self.database.retry_after_s
+            # the driver's words name the host: for the log, not for whoever sees the error (Slack shows it)
+            log.warning("%s: %s: %s", DOWN, exc.__class__.__name__, str(exc).splitlines()[0])
+            raise DatabaseUnavailable(DOWN) from exc
+
+    @contextmanager
+    def _tx(self, write: bool = False) -> Iterator[Connection]:
+        """One transaction, on a schema made or brought up to date on first use (so a command
+        that never records anything, search or eval, leaves no database behind)."""
+        with self._reachable():
+            self._prepare()
+            with self.engine.connect() as conn:
+                if write:
+                    conn.execution_options(**WRITE)
+                with conn.begin():
+                    yield conn
+
+    def _prepare(self) -> bool:
+        if self._ready:
+            return False
+        with self._lock:
+            if self._ready:
+                return False
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            migrated = prepare(self.engine)
+            self._ready = True
+            return migrated
 
     # conversations
 
     def last_terms(self, conversation_id: str, *, door: str) -> list[str]:
         """Key terms of the conversation's last turn; ConversationNotFound if unknown, expired or
         another door's (the same error: a door learns nothing of the others' conversations)."""
-        row = self._db().execute("SELECT updated FROM conversations WHERE id = ? AND door = ?",
-                                 (conversation_id, door)).fetchone()
-        if row is None or row[0] < self.clock() - self.options.ttl_s:
-            raise ConversationNotFound(NO_CONVERSATION)
-        turn = self._db().execute(
-            "SELECT terms FROM turns WHERE conversation_id = ? ORDER BY n DESC LIMIT 1", (conversation_id,)
-        ).fetchone()
-        return json.loads(turn[0]) if turn else []
+        with self._tx() as db:
+            updated = db.scalar(select(conversations.c.updated).where(
+                conversations.c.id == conversation_id, conversations.c.door == door))
+            if updated is None or updated < self.clock() - self.options.ttl_s:
+                raise ConversationNotFound(NO_CONVERSATION)
+            terms = db.scalar(select(turns.c.terms).where(turns.c.conversation_id == conversation_id)
+                              .order_by(turns.c.n.desc()).limit(1))
+        return json.loads(terms) if terms else []
 
     def add_turn(self, conversation_id: str | None, message: str, terms: list[str], answer_id: str,
                  create: bool = False, *, door: str) -> str:
@@ -184,32 +222,33 @@ class History:
         expired. A live conversation of another door is ConversationNotFound, even with `create`."""
         now = self.clock()
         self._purge(now)
-        with self._tx() as db:
-            if conversation_id is None:
-                conversation_id = new_id()
-                create = True
-            row = db.execute("SELECT turns, updated, door FROM conversations WHERE id = ?",
-                             (conversation_id,)).fetchone()
-            live = row is not None and row[1] >= now - self.options.ttl_s
-            if (live and row[2] != door) or (not live and not create):
+        if conversation_id is None:
+            conversation_id = new_id()
+            create = True
+        with self._tx(write=True) as db:
+            # FOR UPDATE: two replicas adding a turn to one conversation at once take turns
+            row = db.execute(select(conversations.c.turns, conversations.c.updated, conversations.c.door)
+                             .where(conversations.c.id == conversation_id).with_for_update()).first()
+            live = row is not None and row.updated >= now - self.options.ttl_s
+            if (live and row is not None and row.door != door) or (not live and not create):
                 raise ConversationNotFound(NO_CONVERSATION)
+            n = row.turns + 1 if live and row is not None else 1
             if not live:
-                db.execute("DELETE FROM turns WHERE conversation_id = ?", (conversation_id,))
-                db.execute("INSERT OR REPLACE INTO conversations (id, created, updated, turns, door) "
-                           "VALUES (?, ?, ?, 0, ?)", (conversation_id, now, now, door))
-                row = (0, now, door)
-            n = row[0] + 1
-            db.execute("INSERT INTO turns (conversation_id, n, message, terms, answer_id, at) "
-                       "VALUES (?, ?, ?, ?, ?, ?)",
-                       (conversation_id, n, message, json.dumps(terms, ensure_ascii=False), answer_id, now))
-            db.execute("DELETE FROM turns WHERE conversation_id = ? AND n <= ?",
-                       (conversation_id, n - self.options.max_turns))
-            db.execute("UPDATE conversations SET updated = ?, turns = ? WHERE id = ?", (now, n, conversation_id))
+                # the upsert first: it holds the row, so a start racing this one waits, then sees our turns
+                fresh = {"id": conversation_id, "created": now, "updated": now, "turns": 0, "door": door}
+                db.execute(upsert(db, conversations, fresh, ["id"]))
+                db.execute(delete(turns).where(turns.c.conversation_id == conversation_id))
+            db.execute(insert(turns).values(conversation_id=conversation_id, n=n, message=message,
+                                            terms=json.dumps(terms, ensure_ascii=False), answer_id=answer_id, at=now))
+            db.execute(delete(turns).where(turns.c.conversation_id == conversation_id,
+                                           turns.c.n <= n - self.options.max_turns))
+            db.execute(update(conversations).where(conversations.c.id == conversation_id).values(updated=now, turns=n))
         return conversation_id
 
     def turns(self, conversation_id: str) -> list[tuple[str, list[str]]]:
-        rows = self._db().execute(
-            "SELECT message, terms FROM turns WHERE conversation_id = ? ORDER BY n", (conversation_id,)).fetchall()
+        with self._tx() as db:
+            rows = db.execute(select(turns.c.message, turns.c.terms)
+                              .where(turns.c.conversation_id == conversation_id).order_by(turns.c.n)).all()
         return [(m, json.loads(t)) for m, t in rows]
 
     # the question log and feedback
@@ -217,13 +256,11 @@ class History:
     def log(self, answer_id: str, question: str, refused: bool, top_score: float, door: str,
             conversation_id: str | None = None, context_terms: list[str] | None = None) -> None:
         self._purge(self.clock())  # also here: a deployment may never hold a conversation
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO questions (answer_id, question, asked, refused, top_score, door, conversation_id, "
-                "context_terms, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (answer_id, question, asked_form(question), int(refused), float(top_score), door, conversation_id,
-                 json.dumps(context_terms or [], ensure_ascii=False), self.clock()),
-            )
+        with self._tx(write=True) as db:
+            db.execute(insert(questions).values(
+                answer_id=answer_id, question=question, asked=asked_form(question), refused=int(refused),
+                top_score=float(top_score), door=door, conversation_id=conversation_id,
+                context_terms=json.dumps(context_terms or [], ensure_ascii=False), at=self.clock()))
 
     def add_feedback(self, answer_id: str, rating: str, comment: str | None, amends: int | None = None, *,
                      voter: str) -> int:
@@ -231,72 +268,83 @@ class History:
         voting again replaces the vote (same id). `amends` names the vote to replace and must be
         the voter's own on this answer; any other id is AnswerNotFound, whoever's it is."""
         now = self.clock()
-        with self._tx() as db:
-            if db.execute("SELECT 1 FROM questions WHERE answer_id = ?", (answer_id,)).fetchone() is None:
+        with self._tx(write=True) as db:
+            if db.scalar(select(questions.c.answer_id).where(questions.c.answer_id == answer_id)) is None:
                 raise AnswerNotFound(f"no answer {answer_id!r} was given (or it is too old to rate)")
+            vote = {"rating": rating, "comment": comment or None, "at": now}
             if amends is not None:
-                if not db.execute("UPDATE feedback SET rating = ?, comment = ?, at = ? "
-                                  "WHERE id = ? AND answer_id = ? AND voter = ?",
-                                  (rating, comment or None, now, amends, answer_id, voter)).rowcount:
+                if not db.execute(update(feedback).where(
+                        feedback.c.id == amends, feedback.c.answer_id == answer_id, feedback.c.voter == voter)
+                        .values(**vote)).rowcount:
                     raise AnswerNotFound(NO_VOTE)
                 return amends
-            (row_id,) = db.execute(
-                "INSERT INTO feedback (answer_id, rating, comment, at, voter) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (answer_id, voter) DO UPDATE SET rating = excluded.rating, comment = excluded.comment, "
-                "at = excluded.at RETURNING id", (answer_id, rating, comment or None, now, voter)).fetchall()[0]
+            row_id = db.scalar(upsert(db, feedback, {"answer_id": answer_id, "voter": voter, **vote},
+                                      ["answer_id", "voter"]).returning(feedback.c.id))
             return int(row_id)
 
     def report(self, limit: int = 10, since_s: float | None = None) -> Report:
         """Totals and the top questions. Feedback rows are votes: one per answer and voter."""
         since = self.clock() - since_s if since_s else 0.0
-        db = self._db()
-        totals = db.execute("SELECT COUNT(*), COALESCE(SUM(refused), 0) FROM questions WHERE at >= ?",
-                            (since,)).fetchone()
-        votes = dict(db.execute("SELECT rating, COUNT(*) FROM feedback WHERE at >= ? GROUP BY rating",
-                                (since,)).fetchall())
-        grouped = (
-            "SELECT MAX(question), COUNT(*), SUM(refused), MAX(context_terms), asked FROM questions "
-            "WHERE at >= ? {where} GROUP BY asked ORDER BY {order} LIMIT ?"
-        )
-        most = db.execute(grouped.format(where="", order="COUNT(*) DESC, MAX(at) DESC"), (since, limit)).fetchall()
-        refused = db.execute(grouped.format(where="AND refused = 1", order="COUNT(*) DESC, MAX(at) DESC"),
-                             (since, limit)).fetchall()
-        down = db.execute(
-            "SELECT MAX(q.question), COUNT(DISTINCT q.answer_id), SUM(f.rating = 'up'), SUM(f.rating = 'down'), "
-            "GROUP_CONCAT(f.comment, char(31)), MAX(q.context_terms), q.asked "
-            "FROM feedback f JOIN questions q ON q.answer_id = f.answer_id "
-            "WHERE f.at >= ? GROUP BY q.asked HAVING SUM(f.rating = 'down') > 0 "
-            "ORDER BY SUM(f.rating = 'down') DESC, MAX(f.at) DESC LIMIT ?", (since, limit)).fetchall()
-        # the period's rows, plain: days and doors are counted here rather than in SQL dialects
-        rows = db.execute("SELECT at, refused, door, asked FROM questions WHERE at >= ?", (since,)).fetchall()
+        q, f = questions.c, feedback.c
+        with self._tx() as db:
+            total, refused = db.execute(select(func.count(), func.coalesce(func.sum(q.refused), 0))
+                                        .where(q.at >= since)).one()
+            by_rating = select(f.rating, func.count()).where(f.at >= since).group_by(f.rating)
+            votes: dict[str, int] = dict(db.execute(by_rating).all())
+            order = (func.count().desc(), func.max(q.at).desc())
+            grouped = (select(func.max(q.question), func.count(), func.sum(q.refused), func.max(q.context_terms),
+                              q.asked)
+                       .where(q.at >= since).group_by(q.asked).order_by(*order).limit(limit))
+            most = db.execute(grouped).all()
+            most_refused = db.execute(grouped.where(q.refused == 1)).all()
+            ups, downs = (func.sum(case((f.rating == r, 1), else_=0)) for r in ("up", "down"))
+            down = db.execute(
+                select(func.max(q.question), func.count(q.answer_id.distinct()), ups, downs,
+                       func.aggregate_strings(f.comment, SEP), func.max(q.context_terms), q.asked)
+                .select_from(feedback.join(questions, q.answer_id == f.answer_id))
+                .where(f.at >= since).group_by(q.asked).having(downs > 0)
+                .order_by(downs.desc(), func.max(f.at).desc()).limit(limit)).all()
+            # the period's rows, plain: days and doors are counted here rather than in SQL dialects
+            rows = [(float(at), int(was), str(door), str(form)) for at, was, door, form in
+                    db.execute(select(q.at, q.refused, q.door, q.asked).where(q.at >= since)).all()]
         doors: defaultdict[str, Counter[str]] = defaultdict(Counter)
         for _, _, door, form in rows:
             doors[form][door] += 1
         return Report(
-            since=since, questions=totals[0], refused=totals[1], up=votes.get("up", 0), down=votes.get("down", 0),
-            most_asked=[Asked(q, n, r, context=json.loads(ctx), doors=dict(doors[a].most_common()))
+            since=since, questions=total, refused=int(refused), up=votes.get("up", 0), down=votes.get("down", 0),
+            most_asked=[Asked(q, n, int(r), context=json.loads(ctx), doors=dict(doors[a].most_common()))
                         for q, n, r, ctx, a in most],
-            most_refused=[Asked(q, n, r, context=json.loads(ctx), doors=dict(doors[a].most_common()))
-                          for q, n, r, ctx, a in refused],
-            downvoted=[Asked(q, n, 0, up, dn, [c for c in (cs or "").split("\x1f") if c][-5:], json.loads(ctx),
-                             dict(doors[a].most_common())) for q, n, up, dn, cs, ctx, a in down],
+            most_refused=[Asked(q, n, int(r), context=json.loads(ctx), doors=dict(doors[a].most_common()))
+                          for q, n, r, ctx, a in most_refused],
+            downvoted=[Asked(q, n, 0, int(up), int(dn), [c for c in (cs or "").split(SEP) if c][-5:],
+                             json.loads(ctx), dict(doors[a].most_common())) for q, n, up, dn, cs, ctx, a in down],
             doors=dict(Counter(door for _, _, door, _ in rows).most_common()),
             days=count_days(rows, since, self.clock()),
         )
 
     def _purge(self, now: float) -> None:
-        """Forget expired conversations and old log entries, at most once a minute."""
+        """Forget expired conversations and old log entries, at most once a minute (per process:
+        with replicas, whichever comes first does it)."""
         if now - self._purged < PURGE_EVERY_S:
             return
         self._purged = now
-        with self._tx() as db:
+        with self._tx(write=True) as db:
             expired = now - self.options.ttl_s
-            db.execute("DELETE FROM turns WHERE conversation_id IN (SELECT id FROM conversations WHERE updated < ?)",
-                       (expired,))
-            db.execute("DELETE FROM conversations WHERE updated < ?", (expired,))
+            gone = select(conversations.c.id).where(conversations.c.updated < expired)
+            db.execute(delete(turns).where(turns.c.conversation_id.in_(gone)))
+            db.execute(delete(conversations).where(conversations.c.updated < expired))
             old = now - self.options.keep_days * 86400
-            db.execute("DELETE FROM questions WHERE at < ?", (old,))
-            db.execute("DELETE FROM feedback WHERE at < ?", (old,))
+            db.execute(delete(questions).where(questions.c.at < old))
+            db.execute(delete(feedback).where(feedback.c.at < old))
+
+
+def upsert(db: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> Insert:
+    """INSERT … ON CONFLICT (keys) DO UPDATE, in the connection's dialect (SQLite and PostgreSQL
+    spell it alike, but SQLAlchemy builds it per dialect)."""
+    dialect = postgresql if db.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**values)
+    return stmt.on_conflict_do_update(index_elements=keys,  # type: ignore[no-any-return]
+                                      set_={k: stmt.excluded[k] for k in values if k not in keys})
 
 
 def count_days(rows: list[tuple[float, int, str, str]], since: float, now: float) -> list[Day]:
@@ -312,18 +360,3 @@ def count_days(rows: list[tuple[float, int, str, str]], since: float, now: float
     start = datetime.fromtimestamp(since, UTC).date() if since else min(per_day, default=today)
     span = range((today - start).days + 1)
     return [Day(d.isoformat(), per_day[d], refused[d]) for d in (start + timedelta(n) for n in span)]
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Add the columns a file made by an older kqa lacks, in one transaction, so that processes
-    opening the same file at once do not both add them."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for (table, column), kind in ADDED.items():
-            if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        db.execute(OLD_DOORS)
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")

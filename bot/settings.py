@@ -6,7 +6,8 @@ options model next to the code that uses it; this module only composes the ones 
 The doors add theirs (server, access, limits, Slack) in `api.settings`.
 
 Names of the previous release (`KQA_INDEX_DIR`, `KQA_CHROMA_URL`, `KQA_EMBED_MODEL`, ...) are still
-read, with a warning naming the new one, when the new one is not set (`RENAMED`).
+read, with a warning naming the new one, when the new one is not set (`RENAMED`). A few common
+names are read as they are, without a warning (`ALIASES`: `KQA_DATABASE_URL`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.answer import AnswerOptions
+from bot.database import DatabaseOptions
 from bot.followup import FollowUpOptions
 from bot.generate import LLMOptions
 from bot.history import HistoryOptions
@@ -62,16 +64,24 @@ RENAMED: dict[str, tuple[str, ...]] = {
 }
 
 
+# Names read as well as the nested one, without a warning: what operators expect to set.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "KQA_DATABASE_URL": ("database", "url"),
+}
+
+
 def env_name(path: tuple[str, ...]) -> str:
     return PREFIX + "__".join(path).upper()
 
 
 class Renamed(PydanticBaseSettingsSource):
-    """Values given under a renamed variable (environment or .env), below the new names in priority."""
+    """Values given under a renamed variable or an alias (environment or .env), below the nested
+    names in priority; a renamed one is warned about."""
 
-    def __init__(self, settings_cls: type[BaseSettings], renamed: dict[str, tuple[str, ...]]) -> None:
+    def __init__(self, settings_cls: type[BaseSettings], renamed: dict[str, tuple[str, ...]],
+                 aliases: dict[str, tuple[str, ...]] | None = None) -> None:
         super().__init__(settings_cls)
-        self.renamed = renamed
+        self.renamed, self.aliases = renamed, aliases or {}
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # everything happens in __call__
@@ -79,11 +89,11 @@ class Renamed(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         given = written(self.config.get("env_file"))
         out: dict[str, Any] = {}
-        for old, path in self.renamed.items():
+        for old, path in {**self.renamed, **self.aliases}.items():
             if old not in given or given[old][1] is None:
                 continue
-            new = env_name(path)
-            log.warning("%s is deprecated and will be removed in the next release: use %s", old, new)
+            if old in self.renamed:
+                log.warning("%s is deprecated and will be removed in the next release: use %s", old, env_name(path))
             node = out
             for part in path[:-1]:
                 node = node.setdefault(part, {})
@@ -120,6 +130,7 @@ class Settings(BaseSettings):
     questions: QuestionOptions = QuestionOptions()
     followup: FollowUpOptions = FollowUpOptions()
     history: HistoryOptions = HistoryOptions()
+    database: DatabaseOptions = DatabaseOptions()
     cache: CacheOptions = CacheOptions()
     llm: LLMOptions = LLMOptions()
 
@@ -129,7 +140,12 @@ class Settings(BaseSettings):
         env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, dotenv_settings, Renamed(settings_cls, cls.renamed), file_secret_settings
+        return (init_settings, env_settings, dotenv_settings, Renamed(settings_cls, cls.renamed, ALIASES),
+                file_secret_settings)
 
     def history_path(self) -> Path:
         return self.history.path or self.data_dir / "kqa.sqlite3"
+
+    def history_location(self) -> Path | str:
+        """Where the history lives: the database URL when one is set, else the SQLite file."""
+        return self.database.url.get_secret_value() if self.database.url else self.history_path()

@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import SettingsError
 
 from bot.errors import KqaError
-from bot.settings import PREFIX, Settings, env_name, written
+from bot.settings import ALIASES, PREFIX, Settings, env_name, written
 
 log = logging.getLogger("kqa.settings")
 S = TypeVar("S", bound=Settings)
@@ -63,10 +63,15 @@ def _group(info: FieldInfo) -> type[BaseModel] | None:
     return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
 
 
+def other_names(settings_cls: type[Settings]) -> dict[str, tuple[str, ...]]:
+    """Names read besides the nested ones: renamed ones (with a warning) and aliases."""
+    return {**settings_cls.renamed, **ALIASES}
+
+
 def known_names(settings_cls: type[Settings]) -> dict[str, str]:
     """Every setting's variable, and the old names still read → the name to suggest for each."""
     known = {env_name(path): env_name(path) for path, info in fields(settings_cls) if _group(info) is None}
-    known.update({old: env_name(path) for old, path in settings_cls.renamed.items()})
+    known.update({old: env_name(path) for old, path in other_names(settings_cls).items()})
     return known
 
 
@@ -138,7 +143,7 @@ def _line(err: Any, settings_cls: type[Settings], written: Written) -> str:
     shown = "the value"
     # Echoed only when it is the field's own variable: a group's JSON may hold a secret.
     if given is not None and info is not None and not _secret(info) \
-            and given[0].upper() in (env_name(path), *settings_cls.renamed):
+            and given[0].upper() in (env_name(path), *other_names(settings_cls)):
         shown = _quote(given[1] or "")
     return f"{name}: {shown} is not accepted; accepted: {accepted(info) if info else msg}"
 
@@ -159,7 +164,7 @@ def _variable(path: tuple[str, ...], settings_cls: type[Settings],
     group's JSON; `(in .env)` when from there), and what was given."""
     if not path:
         return PREFIX + "*", None
-    names = [env_name(path), *(old for old, p in settings_cls.renamed.items() if p == path)]
+    names = [env_name(path), *(old for old, p in other_names(settings_cls).items() if p == path)]
     names += [env_name(path[:i]) for i in range(len(path) - 1, 0, -1)]
     given = written.first(names)
     if given is None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY"):
@@ -29,6 +31,20 @@ CORPUS = FIXTURES / "corpus"
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 K8S_DOCS = SHARED / "k8s-docs-zh"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"  # the machine's server (.ci/run starts it)
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """The URL of a fresh, empty database on the real PostgreSQL server, dropped afterwards."""
+    name = f"kqa_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +66,8 @@ def built(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Setti
 def private(bot: Bot, data_dir: Path) -> Bot:
     """The same bot (index, model, chat model) with its own question log and answer cache."""
     settings = bot.settings.model_copy(update={"data_dir": data_dir})
-    return Bot(settings, bot.store, bot.embedder, History(settings.history_path(), settings.history), bot.generator)
+    history = History(settings.history_location(), settings.history, database=settings.database)
+    return Bot(settings, bot.store, bot.embedder, history, bot.generator)
 
 
 def with_index(settings: Settings, path: Path) -> Settings:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from api.http import docs, problems, report, routes
@@ -23,25 +24,29 @@ from api.settings import Settings
 from api.slack import events as slack
 from api.widget.routes import router as widget
 from bot.bot import Bot
+from bot.database import DatabaseUnavailable, head
 from bot.settings_check import InvalidSettings, effective, load
 from index.embed import Embedder
 
-log = logging.getLogger("kqa.settings")
+log = logging.getLogger("kqa.api")
+settings_log = logging.getLogger("kqa.settings")
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     """The app for `settings` (`embedder`: an embedding model already loaded, to share it)."""
     install_log_context()
-    log.info("effective settings: %s", json.dumps(effective(settings), ensure_ascii=False))
+    settings_log.info("effective settings: %s", json.dumps(effective(settings), ensure_ascii=False))
     for doubt in settings.doubts():
-        log.warning("%s", doubt)
+        settings_log.warning("%s", doubt)
     bot = Bot.open(settings, embedder)
-    metrics = Metrics(bot.index_info, bot.store_state, bot.cache)
+    metrics = Metrics(bot.index_info, bot.store_state, bot.cache, lambda: bot.log_dropped)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(prepare_history, bot)
         bot.warm_in_background()  # /healthz answers at once; /readyz once loaded
         yield
+        bot.history.close()
 
     app = FastAPI(title="kqa", version="0.2.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Questions about 《深入剖析Kubernetes》, answered from the column with citations.")
@@ -63,6 +68,20 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     return app
 
 
+def prepare_history(bot: Bot) -> None:
+    """Bring the history's schema up to date before serving. A schema newer than this code stops
+    the start (SchemaTooNew); a database that is away does not: answers go on without it, and
+    the schema is seen to on first use."""
+    try:
+        if bot.history.prepare():
+            log.info("history schema brought up to date (%s)", head())
+    except DatabaseUnavailable as exc:
+        log.warning("starting without the conversation and feedback database: %s", exc)
+    except BaseException:
+        bot.history.close()  # not starting: let its connections go
+        raise
+
+
 def app_from_env() -> FastAPI:
     """For `uvicorn --factory api.http.app:app_from_env` (each of several workers): settings from
     the environment, JSON logs like `kqa serve`."""
@@ -70,6 +89,6 @@ def app_from_env() -> FastAPI:
     try:
         settings = load(Settings)
     except InvalidSettings as exc:
-        log.error("%s", exc)
+        settings_log.error("%s", exc)
         sys.exit(2)
     return create_app(settings)

@@ -84,12 +84,12 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 class StateCollector(Collector):
-    """What is read at scrape time: the index held in memory, how the store is doing, and the
-    answer cache's state."""
+    """What is read at scrape time: the index held in memory, how the store is doing, the answer
+    cache's state and the question-log lines dropped while the database was away."""
 
     def __init__(self, index: Callable[[], IndexInfo | None], store: Callable[[], StoreState],
-                 cache: AnswerCache) -> None:
-        self.index, self.store, self.cache = index, store, cache
+                 cache: AnswerCache, dropped: Callable[[], int]) -> None:
+        self.index, self.store, self.cache, self.dropped = index, store, cache, dropped
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         state = self.store()
@@ -110,13 +110,15 @@ class StateCollector(Collector):
         yield GaugeMetricFamily("kqa_answer_cache_entries", "Answers held in the answer cache.", value=len(self.cache))
         yield CounterMetricFamily("kqa_answer_cache_hits", "Answers served from the cache.", value=self.cache.hits)
         yield CounterMetricFamily("kqa_answer_cache_misses", "Answers computed.", value=self.cache.misses)
+        yield CounterMetricFamily("kqa_question_log_dropped", "Answers given but not logged: the conversation and "
+                                  "feedback database was away.", value=self.dropped())
 
 
 class Metrics:
     """One registry per app, so several apps in one process (tests) do not collide."""
 
     def __init__(self, index: Callable[[], IndexInfo | None], store: Callable[[], StoreState],
-                 cache: AnswerCache) -> None:
+                 cache: AnswerCache, dropped: Callable[[], int] = lambda: 0) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("kqa_http_requests", "HTTP requests by route and status.",
@@ -127,7 +129,7 @@ class Metrics:
                                ["door", "refused"], registry=r)
         self.feedback = Counter("kqa_feedback", "Feedback received, by rating.", ["rating"], registry=r)
         self.rate_limited = Counter("kqa_rate_limited", "Requests refused by the rate limit.", registry=r)
-        r.register(StateCollector(index, store, cache))
+        r.register(StateCollector(index, store, cache, dropped))
 
     def answered(self, door: str) -> Callable[[Reply], None]:
         """Counts an answer given through `door` (a callback for streams)."""

@@ -1,6 +1,9 @@
-"""The SQLite history: conversations expire and are capped; the log, feedback and report."""
+"""The history, on SQLite and on a real PostgreSQL (a fresh database per test): conversations
+expire and are capped; the log, feedback and report."""
 
 import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +25,12 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def history(tmp_path: Path, clock: Clock) -> History:
-    return History(tmp_path / "data" / "kqa.sqlite3", HistoryOptions(ttl_s=600, max_turns=3, keep_days=30), clock)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[History]:
+    where = tmp_path / "data" / "kqa.sqlite3" if request.param == "sqlite" else request.getfixturevalue("postgres")
+    made = History(where, HistoryOptions(ttl_s=600, max_turns=3, keep_days=30), clock)
+    yield made
+    made.close()
 
 
 def test_a_conversation_remembers_its_last_turns_terms(history: History) -> None:
@@ -233,3 +239,26 @@ def test_a_store_from_before_doors_and_voters_is_migrated_in_place(tmp_path: Pat
     with sqlite3.connect(path) as db:
         assert {"door"} <= {row[1] for row in db.execute("PRAGMA table_info(conversations)")}
         assert {"voter"} <= {row[1] for row in db.execute("PRAGMA table_info(feedback)")}
+
+
+def test_replicas_adding_turns_to_one_conversation_at_once_take_turns(postgres: str) -> None:
+    replicas = [History(postgres, HistoryOptions(max_turns=100)) for _ in range(2)]
+    cid = replicas[0].add_turn(None, "m0", [], "a0", door="http")
+    failures: list[BaseException] = []
+
+    def talk(history: History, who: int) -> None:
+        for i in range(5):
+            try:
+                history.add_turn(cid, f"m{who}-{i}", [], f"a{who}-{i}", door="http")
+            except BaseException as exc:  # pragma: no cover - reported below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=talk, args=(replicas[w % 2], w)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(replicas[1].turns(cid)) == 31  # every turn kept, none lost to a race on its number
+    for history in replicas:
+        history.close()

@@ -58,3 +58,21 @@ def test_the_loading_caps_are_settings(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv("KQA_LOADING__MAX_FILE_BYTES", "1000")
     monkeypatch.setenv("KQA_LOADING__MAX_FRONT_MATTER_BYTES", "2000")
     assert Settings().loading == LoadOptions(max_file_bytes=1000, max_front_matter_bytes=2000)
+
+
+def test_the_database_url_under_its_common_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KQA_DATA_DIR", str(tmp_path / "data"))
+    assert Settings().history_location() == tmp_path / "data" / "kqa.sqlite3"  # unset: the SQLite file
+    monkeypatch.setenv("KQA_DATABASE_URL", "postgresql://kqa:pw@db:5432/kqa")
+    monkeypatch.setenv("KQA_DATABASE__POOL_SIZE", "3")
+    with caplog.at_level(logging.WARNING, logger="kqa.settings"):
+        s = Settings()
+    assert s.history_location() == "postgresql://kqa:pw@db:5432/kqa" and s.database.pool_size == 3
+    assert "pw" not in repr(s.database) and caplog.text == ""  # a secret, and no deprecation warning
+    monkeypatch.setenv("KQA_DATABASE__URL", "postgresql://kqa@other/kqa")  # the nested name wins
+    assert Settings().history_location() == "postgresql://kqa@other/kqa"
+    monkeypatch.setenv("KQA_DATABASE__URL", "mysql://kqa@db/kqa")
+    with pytest.raises(ValueError, match="must start with postgresql://"):
+        Settings()
