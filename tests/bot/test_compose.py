@@ -169,7 +169,8 @@ def test_one_fact_once_across_a_faq_entry_and_a_note(trap: Bot) -> None:
 def test_an_english_question_gets_an_english_lead_in_naming_the_lecture(trap: Bot) -> None:
     ans = trap.answer("what are the phases of a pod?")
     first, rest = ans.answer.split("\n", 1)
-    assert first.startswith("From the column's Chinese notes on lecture 14") and not MARKER.search(first)
+    assert first.startswith("Quoted from the column's Chinese notes") and "on lecture 14" in first, first
+    assert not MARKER.search(first)
     assert MARKER.search(rest) and cited_exactly(ans.answer, quotes_of(ans))
     assert trap.answer("Pod 的 phase 有哪几种？").answer.split("\n")[0].startswith("Pod")  # none for Chinese
 

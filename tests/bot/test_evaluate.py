@@ -44,7 +44,7 @@ def test_a_restatement_counts_but_a_sentence_adding_to_the_fact_does_not() -> No
 
 
 def test_citations_must_hold_each_sentence_exactly() -> None:
-    answer = "From the column's Chinese notes on lecture 14 (Pod):\n甲。[1]\n- 乙[1]\n现状：丙。[2]"
+    answer = "Quoted from the column's Chinese notes on lecture 14 (Pod):\n甲。[1]\n- 乙[1]\n现状：丙。[2]"
     assert [t for t, _ in segments(answer)] == ["甲。", "- 乙", "现状：丙。"]
     assert cited_exactly(answer, {1: ["甲。", "乙"], 2: ["丙。"]})
     assert not cited_exactly(answer, {1: ["甲。"], 2: ["丙。"]})
