@@ -55,6 +55,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     # Names come from whoever wrote files into the folder: shown, never obeyed by the terminal.
     for skipped in report.skipped:
         print(f"  {printable(skipped.source)}: {printable(skipped.reason)}")
+    for source, title in report.unmapped:
+        print(f"  {printable(source)}: no lecture found for its title “{printable(title)}” (lecture: null)")
     return 0
 
 
@@ -65,14 +67,16 @@ def cmd_search(args: argparse.Namespace) -> int:
                         indent=2))
         return 0
     for h in hits:
-        print(f"{h.rank:>2}. {h.score:.4f}  {where(h.chunk.lecture, h.chunk.title, h.chunk.section, h.chunk.source)}")
+        place = where(h.chunk.lecture, h.chunk.title, h.chunk.section, h.chunk.source, h.chunk.page)
+        print(f"{h.rank:>2}. {h.score:.4f}  {place}")
         print("    " + printable(h.chunk.text[:160].replace("\n", " ")))
     return 0
 
 
-def where(lecture: int | None, title: str, section: str, source: str) -> str:
+def where(lecture: int | None, title: str, section: str, source: str, page: int | None = None) -> str:
     """A passage's place, as one line: the corpus's titles and file names are shown, never obeyed."""
-    return printable(f"{lecture_tag(lecture)}{title} › {section}  ({source})")
+    at = f", p. {page}" if page is not None else ""
+    return printable(f"{lecture_tag(lecture)}{title} › {section}  ({source}{at})")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -84,7 +88,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     print(printable(ans.answer, newlines=True))
     print()
     for c in ans.citations:
-        print(f"[{c.n}] {where(c.lecture, c.title, c.section, c.source)}")
+        print(f"[{c.n}] {where(c.lecture, c.title, c.section, c.source, c.page)}")
         print(f"    「{printable(c.quote)}」")
     return 0
 

@@ -54,6 +54,7 @@ class Citation:
     score: float
     url: str | None
     quotes: list[str] = field(default_factory=list)  # every exact sentence quoted from `text`, in answer order
+    page: int | None = None  # a PDF's: the printed page the first quote starts on
 
 
 @dataclass
@@ -247,9 +248,10 @@ def lead(hit: Hit) -> str:
 
 
 def cite(n: int, chunk: Chunk, quotes: list[str], score: float) -> Citation:
+    quote = quotes[0] if quotes else ""
     return Citation(n=n, source=chunk.source, title=chunk.title, lecture=chunk.lecture, section=chunk.section,
-                    quote=quotes[0] if quotes else "", text=chunk.text, score=round(score, 5), url=chunk.url,
-                    quotes=quotes)
+                    quote=quote, text=chunk.text, score=round(score, 5), url=chunk.url, quotes=quotes,
+                    page=chunk.page_at(max(0, chunk.text.find(quote))))
 
 
 def lecture_tag(lecture: int | None) -> str:

@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 EMBED_BATCH = 256
 # Bump when read_documents', chunk_document's or units_of's output changes for the same options. 2: front
 # matter, titles and section names are capped (an index built before may hold a bomb's expansion);
-# sentences and list items get vectors of their own.
-CHUNKER_VERSION = "2"
+# sentences and list items get vectors of their own. 3: HTML list items are `- ` lines, a saved web page
+# is its article only, chunks carry `kind` and `page`.
+CHUNKER_VERSION = "3"
 
 
 @dataclass
@@ -47,10 +48,13 @@ class BuildReport:
     unchanged: bool = False
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)  # in path order; names as on disk, not escaped
+    unmapped: list[tuple[str, str]] = field(default_factory=list)  # (source, title) of texts of no lecture
 
     def summary(self) -> str:
-        """One line; the skipped files' names are the caller's to print (they may need escaping)."""
+        """One line; the skipped files' and unmapped texts' names are the caller's to print (they may need
+        escaping)."""
         skipped = f", skipped {len(self.skipped)} files" if self.skipped else ""
+        skipped += f", {len(self.unmapped)} texts of no lecture" if self.unmapped else ""
         if self.unchanged:
             return f"index up to date: {self.files} files, {self.chunks} chunks{skipped} ({self.seconds:.1f}s)"
         return (
@@ -79,6 +83,7 @@ def build_index(
         doc.metadata["file_hash"] = file_key(doc.metadata["file_hash"], options, embedder.identity, loading)
     wanted = {d.metadata["source"]: d.metadata["file_hash"] for d in docs}
     report.files = len(docs)
+    report.unmapped = [(d.metadata["source"], d.metadata["title"]) for d in docs if d.metadata["lecture"] is None]
 
     info = store.info()
     usable = info is not None and info.model == embedder.identity and store.has(info.collection + UNITS)
