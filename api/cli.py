@@ -44,20 +44,49 @@ def _bot(args: argparse.Namespace):  # -> bot.bot.Bot, imported late: it loads n
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from index.build import build_index
+    from corpus.errors import CorpusNotFound
+    from index.build import build_index, holdings
     from index.embed import Embedder
     from index.store import Store
 
     settings = _settings(args)
-    folder = Path(args.dir) if args.dir else settings.corpus_dir
     store = Store(settings.store)
+    if args.list:
+        print(render_holdings(holdings(store)))
+        return 0
+    if args.dir and not Path(args.dir).is_dir():
+        raise CorpusNotFound(f"corpus folder not found: {args.dir}")
+    # DIR goes beside the shipped corpus, or (--replace) instead of it.
+    folder = Path(args.dir) if args.dir and args.replace else settings.corpus_dir
+    added = [Path(args.dir)] if args.dir and not args.replace else []
     report = build_index(folder, store, Embedder(settings.embed), settings.chunking,
-                         progress=sys.stderr.isatty() or args.progress, loading=settings.loading)
+                         progress=sys.stderr.isatty() or args.progress, loading=settings.loading, added=added)
     print(report.summary())
     # Names come from whoever wrote files into the folder: shown, never obeyed by the terminal.
     for skipped in report.skipped:
         print(f"  {printable(skipped.source)}: {printable(skipped.reason)}")
+    for source, title in report.unmapped:
+        print(f"  {printable(source)}: no lecture found for its title “{printable(title)}” (lecture: null)")
     return 0
+
+
+def render_holdings(held: dict[int | None, dict[str, int]]) -> str:
+    """The index by lecture: how many texts of each kind (original, note, FAQ) cover it."""
+    from corpus.lectures import lectures
+
+    kinds = ("original", "note", "faq")
+    lines = ["lecture  original  note  FAQ  title"]
+    for lec in lectures():
+        row = held.get(lec.number, {})
+        cells = "".join(f"{row.get(k, 0) or '-':>{w}}" for k, w in zip(kinds, (8, 6, 5), strict=True))
+        lines.append(f"{lec.number:>7} {cells}  {lec.title}")
+    originals = sum(1 for lec in lectures() if held.get(lec.number, {}).get("original"))
+    lines.append(f"the column's own text covers {originals} of {len(lectures())} lectures")
+    others = {n: row for n, row in held.items() if n is None or not 0 <= n < len(lectures())}
+    for number, row in others.items():
+        counts = ", ".join(f"{k}: {row[k]}" for k in kinds if row.get(k))
+        lines.append(f"{'no lecture' if number is None else f'lecture {number} (not in the outline)'}: {counts}")
+    return printable("\n".join(lines), newlines=True)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -67,14 +96,16 @@ def cmd_search(args: argparse.Namespace) -> int:
                         indent=2))
         return 0
     for h in hits:
-        print(f"{h.rank:>2}. {h.score:.4f}  {where(h.chunk.lecture, h.chunk.title, h.chunk.section, h.chunk.source)}")
+        place = where(h.chunk.lecture, h.chunk.title, h.chunk.section, h.chunk.source, h.chunk.page)
+        print(f"{h.rank:>2}. {h.score:.4f}  {place}")
         print("    " + printable(h.chunk.text[:160].replace("\n", " ")))
     return 0
 
 
-def where(lecture: int | None, title: str, section: str, source: str) -> str:
+def where(lecture: int | None, title: str, section: str, source: str, page: int | None = None) -> str:
     """A passage's place, as one line: the corpus's titles and file names are shown, never obeyed."""
-    return printable(f"{lecture_tag(lecture)}{title} › {section}  ({source})")
+    at = f", p. {page}" if page is not None else ""
+    return printable(f"{lecture_tag(lecture)}{title} › {section}  ({source}{at})")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -86,7 +117,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     print(printable(ans.answer, newlines=True))
     print()
     for c in ans.citations:
-        print(f"[{c.n}] {where(c.lecture, c.title, c.section, c.source)}")
+        print(f"[{c.n}] {where(c.lecture, c.title, c.section, c.source, c.page)}")
         print(f"    「{printable(c.quote)}」")
     return 0
 
@@ -324,7 +355,11 @@ def parser() -> argparse.ArgumentParser:
         return sp
 
     sp = add("ingest", cmd_ingest, "build or update the index from a folder of texts")
-    sp.add_argument("dir", nargs="?", help="corpus folder (default: KQA_CORPUS_DIR or corpus/)")
+    sp.add_argument("dir", nargs="?", help="a folder to index beside the corpus (KQA_CORPUS_DIR or corpus/), such "
+                    "as your own copy of the column (EPUB, PDF, saved pages)")
+    sp.add_argument("--replace", action="store_true", help="index DIR instead of the corpus, not beside it")
+    sp.add_argument("--list", action="store_true", help="show what the index holds, lecture by lecture: "
+                    "the column's own text, our notes, FAQ entries")
     sp.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     sp = add("search", cmd_search, "show the passages that match a question")
     sp.add_argument("question")

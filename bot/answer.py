@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from bot.compose import ASKS, FRAMING, UPDATE_SECTION, Candidate, Composer, holder, section
+from bot.compose import ASKS, COLUMN, FRAMING, UPDATE_SECTION, Candidate, Composer, holder, section
 from bot.refusal import RefusalOptions, refusal_text, refuse, signals
 from bot.retrieve import Hit, Retriever, Snapshot
 from bot.terms import CJK_RUN, tokens
@@ -40,6 +40,10 @@ class AnswerOptions(BaseModel):
                            "the answer may take it a third further).")
     updates: bool = Field(True, description="End an answer with the 现状 (what changed since the column) line of "
                           "a quoted note when it speaks to the answer's subject.")
+    originals: Literal["original-first", "notes-only", "both-equal"] = Field(
+        "original-first", description="When the column's own text (`kind: column`: a reader's copy) and a note "
+        "cover a point: quote the original and cite it first (`original-first`), never quote the originals "
+        "(`notes-only`), or let the better match lead whichever it is (`both-equal`).")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Citation:
     score: float
     url: str | None
     quotes: list[str] = field(default_factory=list)  # every exact sentence quoted from `text`, in answer order
+    page: int | None = None  # a PDF's: the printed page the first quote starts on
 
 
 @dataclass
@@ -101,9 +106,10 @@ def gather(question: str, retriever: Retriever, options: AnswerOptions, refusal:
     sig = signals(snap, question, found)
     confidence = {**sig.as_dict(), "fused": round(float(hits[0].score), 5) if hits else 0.0}
     refused = not hits or refuse(sig, refusal)
-    return Evidence(question=question, hits=hits, passages=hits[: top_k or options.passages],
-                    refused=refused, confidence=confidence, snapshot=snap, started=started, query=found.query,
-                    not_covered=sig.not_covered(refusal) if refused else ())
+    ev = Evidence(question=question, hits=hits, passages=hits[: top_k or options.passages],
+                  refused=refused, confidence=confidence, snapshot=snap, started=started, query=found.query,
+                  not_covered=sig.not_covered(refusal) if refused else ())
+    return without_originals(ev) if options.originals == "notes-only" else ev
 
 
 def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> Answer:
@@ -118,7 +124,8 @@ def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> An
             took_ms=ms_since(started), confidence=ev.confidence, not_covered=list(ev.not_covered),
         )
     chosen: list[tuple[Candidate | None, Chunk]] = list(
-        Composer(ev.snapshot, question, ev.query, options.max_chars, options.max_sentences).compose(ev.passages))
+        Composer(ev.snapshot, question, ev.query, options.max_chars, options.max_sentences,
+                 original_first=options.originals == "original-first").compose(ev.passages))
     if not chosen:
         first = next((h for h in hits if lead(h)), hits[0])
         chosen = [(None, first.chunk)]
@@ -132,6 +139,12 @@ def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> An
     text, citations = render(question, chosen, updates, scores, lead(ev.passages[0]) if ev.passages else "")
     return Answer(question=question, answer=text, refused=False, citations=citations,
                   took_ms=ms_since(started), confidence=ev.confidence)
+
+
+def without_originals(ev: Evidence) -> Evidence:
+    """The evidence without the column's own texts: the next passages stand in for them."""
+    hits = [h for h in ev.hits if h.chunk.kind != COLUMN]
+    return replace(ev, hits=hits, passages=hits[: len(ev.passages)], refused=ev.refused or not hits)
 
 
 def render(question: str, chosen: list[tuple[Candidate | None, Chunk]], updates: list[tuple[str, Chunk]],
@@ -247,9 +260,10 @@ def lead(hit: Hit) -> str:
 
 
 def cite(n: int, chunk: Chunk, quotes: list[str], score: float) -> Citation:
+    quote = quotes[0] if quotes else ""
     return Citation(n=n, source=chunk.source, title=chunk.title, lecture=chunk.lecture, section=chunk.section,
-                    quote=quotes[0] if quotes else "", text=chunk.text, score=round(score, 5), url=chunk.url,
-                    quotes=quotes)
+                    quote=quote, text=chunk.text, score=round(score, 5), url=chunk.url, quotes=quotes,
+                    page=chunk.page_at(max(0, chunk.text.find(quote))))
 
 
 def lecture_tag(lecture: int | None) -> str:

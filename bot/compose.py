@@ -66,6 +66,8 @@ SAME_MEANING = 0.975  # cosine of two units' vectors above which they say the sa
 SAME_ELSEWHERE = 0.94  # ... when they come from different files
 COVERED = 0.6  # how much a unit is worth when every question term it has is in the answer already
 CODE_CHARS = 420  # longest code block quoted whole
+ORIGINAL_COVERS = 0.95  # original-first: cosine of two units above which the original says what the note says
+COLUMN = "column"  # the kind of the column's own texts (corpus.load.COLUMN)
 
 
 # What a unit is scored on (bot/compose.py's `features`), and the weights learned for them on the
@@ -168,9 +170,10 @@ def holder(sec: Section, unit: Unit) -> Chunk | None:
 
 class Composer:
     def __init__(self, snap: Snapshot, question: str, query: np.ndarray | None, max_chars: int,
-                 max_groups: int, weights: np.ndarray = WEIGHTS, section_weights: np.ndarray = SECTION_WEIGHTS
-                 ) -> None:
+                 max_groups: int, weights: np.ndarray = WEIGHTS, section_weights: np.ndarray = SECTION_WEIGHTS,
+                 original_first: bool = False) -> None:
         self.snap, self.question, self.query = snap, question, query
+        self.original_first = original_first
         self.max_chars, self.max_groups = max_chars, max_groups
         self.weights_, self.section_weights = weights, section_weights
         base, extra = query_terms(question)
@@ -194,8 +197,10 @@ class Composer:
         for group, score in ranked:
             files.setdefault(group[0].section.source, []).append((group, score))
         order = list(files.values())  # best section first, so files are in order of their best section
-        plan = Plan()
         best_score = order[0][0][1]
+        if self.original_first:
+            order = self.originals_first(order)
+        plan = Plan()
         self.quote_file(order[0], plan, self.max_chars)
         for group, score in ranked[1:3]:  # a second section whole, when it fits and says something new
             prose = self.with_needs(
@@ -213,6 +218,25 @@ class Composer:
             self.quote_file(other, plan, self.max_chars, novel_only=True, limit=2)
         self.answer_every_part(cands, plan)
         return self.ordered(plan)
+
+    def originals_first(self, order: list[list[tuple[list[Candidate], float]]]
+                        ) -> list[list[tuple[list[Candidate], float]]]:
+        """The files, with the first of the column's own texts that says what the best file says
+        moved to the front: the original is quoted (and cited) first, and the note only for what
+        it adds. "Says": one of its units nearly means one of the best file's two best units."""
+        lead = order[0]
+        if is_original(lead[0][0][0].section):
+            return order
+        best = sorted((c for group, _ in lead for c in group if c.unit.kind != "code" and not c.framing),
+                      key=lambda c: -c.score)[:2]
+        wanted = [v for v in (self.vector(c) for c in best) if v is not None]
+        for file in order[1:]:
+            if not is_original(file[0][0][0].section):
+                continue
+            vectors = [v for group, _ in file for c in group if (v := self.vector(c)) is not None]
+            if wanted and vectors and float((np.stack(vectors) @ np.stack(wanted).T).max()) >= ORIGINAL_COVERS:
+                return [file, *(f for f in order if f is not file)]
+        return order
 
     def answer_every_part(self, cands: list[Candidate], plan: Plan) -> None:
         """A question asked in parts ("A 是什么？B 又怎么办") gets each part: a part whose distinctive
@@ -536,7 +560,8 @@ class Composer:
 
     def ordered(self, plan: Plan) -> list[tuple[Candidate, Chunk]]:
         files: dict[str, int] = {}
-        for c in sorted(plan.picked.values(), key=lambda c: -c.score):
+        for c in sorted(plan.picked.values(), key=lambda c: (self.original_first and not is_original(c.section),
+                                                            -c.score)):
             files.setdefault(c.section.source, len(files))
         out = []
         for c in sorted(plan.picked.values(), key=lambda c: (files[c.section.source],
@@ -545,6 +570,11 @@ class Composer:
             if chunk is not None:
                 out.append((c, chunk))
         return out
+
+
+def is_original(sec: Section) -> bool:
+    """The section is the column's own text (a reader's copy), not a note about it."""
+    return bool(sec.chunks) and sec.chunks[0].kind == COLUMN
 
 
 def _grams(text: str) -> set[str]:

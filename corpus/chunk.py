@@ -29,6 +29,9 @@ FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 SENTENCE_END = re.compile(r"[。！？；…]+[”’」』）)\]]*[ \t]*|[.!?;](?=[ \t\n]|$)[ \t]*|\n+")
 
 
+NUMBERS = {"lecture", "page"}  # Chunk fields that are ints or None
+
+
 class ChunkOptions(BaseModel):
     size: int = Field(600, ge=50, description="Target chunk length in characters.")
     overlap: int = Field(120, ge=0, description="Characters carried over between neighbouring chunks.")
@@ -48,6 +51,18 @@ class Chunk:
     hash: str
     url: str | None = None
     file_hash: str = ""
+    kind: str = ""  # "column": the column's own text; "note", "faq", "" (corpus/README.md)
+    page: int | None = None  # the printed page the passage starts on (a PDF's), else None
+    page_breaks: str = ""  # where later pages start inside the passage: "offset:page,..." (Chroma keeps scalars)
+
+    def page_at(self, offset: int) -> int | None:
+        """The page that the passage's text at `offset` is printed on (None: not from a PDF)."""
+        page = self.page
+        for mark in filter(None, self.page_breaks.split(",")):
+            at, number = mark.split(":")
+            if int(at) <= offset:
+                page = int(number)
+        return page
 
     @property
     def headed_text(self) -> str:
@@ -58,17 +73,18 @@ class Chunk:
     def metadata(self) -> dict[str, Any]:
         meta = asdict(self)
         del meta["id"], meta["text"]
-        # Chroma metadata cannot hold None.
-        return {k: ("" if v is None else v) if k != "lecture" else (-1 if v is None else v) for k, v in meta.items()}
+        # Chroma metadata cannot hold None: a missing lecture or page is -1, a missing text "".
+        return {k: (-1 if k in NUMBERS else "") if v is None else v for k, v in meta.items()}
 
     @classmethod
     def from_record(cls, id: str, text: str, meta: dict[str, Any]) -> Chunk:
-        lecture = meta.get("lecture", -1)
+        lecture, page = meta.get("lecture", -1), meta.get("page", -1)
         return cls(
             id=id, text=text, source=meta["source"], title=meta.get("title", ""),
             lecture=None if lecture in (-1, None) else int(lecture), section=meta.get("section", ""),
             start=int(meta["start"]), end=int(meta["end"]), hash=meta.get("hash", ""),
-            url=meta.get("url") or None, file_hash=meta.get("file_hash", ""),
+            url=meta.get("url") or None, file_hash=meta.get("file_hash", ""), kind=meta.get("kind", ""),
+            page=None if page in (-1, None) else int(page), page_breaks=meta.get("page_breaks", ""),
         )
 
 
@@ -216,6 +232,7 @@ def sections(text: str) -> list[tuple[str, int, int]]:
 def chunk_document(doc: Document, options: ChunkOptions) -> list[Chunk]:
     text, meta = doc.page_content, doc.metadata
     splitter = StructuredSplitter(options)
+    pages: list[tuple[int, int]] = list(meta.get("pages") or ())
     chunks: list[Chunk] = []
     for path, start, end in sections(text):
         body, cursor = text[start:end], 0
@@ -230,7 +247,15 @@ def chunk_document(doc: Document, options: ChunkOptions) -> list[Chunk]:
                     text=stripped, source=meta["source"], title=meta.get("title", ""),
                     lecture=meta.get("lecture"), section=path or "", start=begin, end=begin + len(stripped),
                     hash=hashlib.sha256(stripped.encode()).hexdigest()[:16], url=meta.get("url"),
-                    file_hash=meta.get("file_hash", ""),
+                    file_hash=meta.get("file_hash", ""), kind=meta.get("kind", ""),
+                    page=_page(pages, begin), page_breaks=",".join(
+                        f"{at - begin}:{n}" for at, n in pages if begin < at < begin + len(stripped)),
                 )
             )
     return chunks
+
+
+def _page(pages: list[tuple[int, int]], offset: int) -> int | None:
+    """The page printed at `offset` of the text, given (offset, page) where each page starts."""
+    at = bisect_right([start for start, _ in pages], offset) - 1
+    return pages[at][1] if at >= 0 else None

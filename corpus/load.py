@@ -2,7 +2,13 @@
 
 The loaded text is what a reader would see: YAML front matter becomes metadata, HTML
 comments are dropped, Hugo shortcodes keep only their visible text, Markdown links keep
-their label. Offsets of chunks refer to this loaded text.
+their label (corpus.text). Offsets of chunks refer to this loaded text.
+
+A reader's own copy of the column is read as it comes: a page saved from the web (a whole .html
+page, with <html> or <body>, whose front matter gives no kind but `column`) gives its article's
+main text (corpus.web); it is `kind: column`, and its lecture is found from its title
+(corpus.lectures). So is each chapter of an EPUB book (corpus.epub) and each lecture of a PDF
+(corpus.pdf, which also gives where each page starts: `pages`, as (offset, page number)).
 
 A corpus file is input nobody vetted, and what ingest reads becomes searchable over HTTP. So
 only files that really lie in the folder are read (a symlink whose real path leaves it is
@@ -17,9 +23,8 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
-from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -27,38 +32,37 @@ import yaml
 from langchain_core.documents import Document
 from pydantic import BaseModel, Field
 
+from corpus import epub, pdf
 from corpus.errors import CorpusNotFound
+from corpus.lectures import lecture as lecture_entry
+from corpus.lectures import match_title
+from corpus.part import Part, Unreadable
+from corpus.text import clean_markdown, html_to_text
+from corpus.web import saved_page
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = {".md", ".markdown", ".txt", ".html", ".htm"}
+BOOKS = {".epub", ".pdf"}  # formats read whole, not as UTF-8 text
+SUFFIXES = {".md", ".markdown", ".txt", ".html", ".htm", *BOOKS}
+COLUMN = "column"  # the kind of a text that is the column itself
 FIELD_MAX_CHARS = 300  # a title, module, url or kind (or a heading standing in for one) longer than this is noise
 MAX_LECTURES = 50
 MAX_YAML_DEPTH = 20  # front matter nests a level or two; PyYAML recurses once per level
 LECTURE_NUMBER = re.compile(r"\d{1,4}", re.ASCII)
 LEADING_NUMBER = re.compile(r"^(\d{1,3})(?:[-_. ]|$)")
 
-# Possessive quantifiers (`*+`, `++`) and the look-behinds below keep each pattern linear: a long
-# line of `[`, spaces or `#` once cost seconds per 40 KB, growing with the square of the line.
+WHOLE_PAGE = re.compile(r"<(?:html|body)[\s>]", re.I)  # a whole page, not a fragment of one
 FRONT_MATTER = re.compile(r"\A---[ \t]*+\r?\n(.*?)\r?\n---[ \t]*+(?:\r?\n|\Z)", re.S)
-COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-SHORTCODE_OPEN = re.compile(r"\{\{[<%]\s*+(/?)\s*+([\w-]++)")
-SHORTCODE_CLOSE = re.compile(r"[%>]\}\}")
-ATTR = re.compile(r'(?<!\w)(\w++)\s*+=\s*+"([^"]*+)"')
-# A label runs to the first `]`; with no `(target)` after it the match keeps the text as it was, so
-# the search goes on after the label instead of scanning it again from each `[` inside it.
-MD_LINK = re.compile(r'(!?)\[([^\]\n]*+)(\]\((?:[^()\s]|\([^()\s]*+\))*+(?:\s++"[^"]*+")?\))?')
-FENCE_OPEN = re.compile(r" {0,3}(?:`{3,}+|~{3,}+)")
-FENCE_CLOSE = re.compile(r" {0,3}(?:`{3,}+|~{3,}+)[ \t]*+$", re.M)
 # The name is what remains once the closing `#`s and blanks are gone (or, when nothing does, one of them).
 HEADING = re.compile(r"^#{1,6}[ \t]+((?:[ \t#]*+[^ \t#\n])++|[ \t#])[ \t#]*+$", re.M)
-HEADING_ANCHOR = re.compile(r"(?m)^(#{1,6}[ \t](?:[ \t]*+[^ \t\n])*?)[ \t]*+\{#[\w.-]++\}[ \t]*+$")
-TRAILING_BLANKS = re.compile(r"(?<![ \t])[ \t]++\n")
 
 
 class LoadOptions(BaseModel):
     max_file_bytes: int = Field(5 * 1024 * 1024, ge=1,
-                                description="Larger files are skipped, with a warning naming them and their size.")
+                                description="Larger text files are skipped, with a warning naming them and their size.")
+    max_book_bytes: int = Field(200 * 1024 * 1024, ge=1, description="The same for an EPUB or PDF (and for an EPUB's "
+                                "unpacked size).")
+    max_pdf_pages: int = Field(5000, ge=1, description="A PDF with more pages is skipped, with a warning.")
     max_front_matter_bytes: int = Field(16 * 1024, ge=0, description="Larger YAML front matter is ignored (and, "
                                         "as always, not indexed), with a warning.")
 
@@ -85,7 +89,7 @@ class FrontMatter:
 
 def read_documents(root: Path, options: LoadOptions | None = None,
                    skipped: list[Skipped] | None = None) -> Iterator[Document]:
-    """Yield one Document per readable file under `root`, in path order.
+    """Yield the Documents of each readable file under `root` (one, or a book's chapters), in path order.
 
     Each file not read (outside the folder, too large, binary, empty, undecodable...) is logged
     with a warning naming it, and added to `skipped` when given.
@@ -95,12 +99,12 @@ def read_documents(root: Path, options: LoadOptions | None = None,
     options = options or LoadOptions()
     for found in text_files(root):
         if isinstance(found, Skipped):
-            result: Document | Skipped = found
+            result: list[Document] | Skipped = found
         else:
             source, path = found
             result = read_document(path, source, options)
-        if isinstance(result, Document):
-            yield result
+        if not isinstance(result, Skipped):
+            yield from result
             continue
         log.warning("skipped %s: %s", result.source, result.reason)
         if skipped is not None:
@@ -168,11 +172,13 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
-def read_document(path: Path, source: str, options: LoadOptions | None = None) -> Document | Skipped:
-    """The Document for the file at `path`, named `source` (whose name gives the title and lecture
-    when the front matter does not), or why it is skipped."""
+def read_document(path: Path, source: str, options: LoadOptions | None = None) -> list[Document] | Skipped:
+    """The Documents of the file at `path`, named `source`, or why it is skipped: one for a text
+    file or a saved web page, one per chapter of a book (`source#001`, `source#002`, ...)."""
     options = options or LoadOptions()
-    limit = options.max_file_bytes
+    suffix = PurePosixPath(source).suffix.lower()
+    limit, limit_name = (options.max_book_bytes, "max_book_bytes") if suffix in BOOKS else \
+        (options.max_file_bytes, "max_file_bytes")
     try:
         with _open_no_follow(path) as file:
             size = os.fstat(file.fileno()).st_size
@@ -181,32 +187,72 @@ def read_document(path: Path, source: str, options: LoadOptions | None = None) -
     except OSError as exc:  # no permission, gone, or swapped for a symlink since it was checked
         return Skipped(source, f"cannot be read ({exc.strerror})")
     if max(size, len(raw)) > limit:
-        return Skipped(source, f"{max(size, len(raw)):,} bytes, over max_file_bytes ({limit:,})")
+        return Skipped(source, f"{max(size, len(raw)):,} bytes, over {limit_name} ({limit:,})")
+    try:
+        meta, parts = _parts(raw, suffix, source, options)
+    except Unreadable as exc:
+        return Skipped(source, str(exc))
+    parts = [p for p in parts if p.text.strip()]
+    if not parts:
+        return Skipped(source, "no visible text")
+    file_hash = hashlib.sha256(raw).hexdigest()
+    name = PurePosixPath(source)
+    docs = []
+    for i, part in enumerate(parts):
+        whole = len(parts) == 1  # the file is the document: its name may say which lecture it is
+        heading = part.title or _first_heading(part.text) or (name.stem if whole else "")
+        lecture = meta.lecture if meta.lecture is not None else _lecture_of(heading, name.stem, meta.kind, whole)
+        toc = lecture_entry(lecture) if lecture is not None else None
+        # The column's own texts are cited by the lecture's real title, whatever the copy calls it.
+        title = meta.title or (toc.title if toc and meta.kind == COLUMN else heading) or name.stem
+        docs.append(Document(
+            page_content=part.text,
+            metadata={
+                "source": source if whole else f"{source}#{i + 1:03d}",
+                "title": title.strip()[:FIELD_MAX_CHARS],
+                "lecture": lecture,
+                "lectures": meta.lectures,
+                "module": meta.module or (toc.module if toc and meta.kind == COLUMN else ""),
+                "url": meta.url or None,
+                "kind": meta.kind,
+                "pages": part.pages,
+                "file_hash": file_hash,
+            },
+        ))
+    return docs
+
+
+def _parts(raw: bytes, suffix: str, source: str, options: LoadOptions) -> tuple[FrontMatter, list[Part]]:
+    """The file's front matter (a book's is `kind: column` and nothing else) and its parts."""
+    if suffix == ".epub":
+        return FrontMatter(kind=COLUMN), epub.chapters(raw, options.max_book_bytes)
+    if suffix == ".pdf":
+        return FrontMatter(kind=COLUMN), pdf.chapters(raw, options.max_pdf_pages)
     reason = _unreadable(raw)
     if reason:
-        return Skipped(source, reason)
-    name = PurePosixPath(source)
+        raise Unreadable(reason)
     meta, body = _split_front_matter(raw.decode("utf-8-sig"), source, options)
+    if suffix not in {".html", ".htm"}:
+        return meta, [Part("", clean_markdown(body))]
     try:
-        text = html_to_text(body) if name.suffix.lower() in {".html", ".htm"} else clean_markdown(body)
-    except AssertionError:  # how html.parser rejects some malformed declarations (`<![ >`)
-        return Skipped(source, "malformed HTML")
-    if not text.strip():
-        return Skipped(source, "no visible text")
-    title = meta.title or _first_heading(text) or name.stem
-    return Document(
-        page_content=text,
-        metadata={
-            "source": source,
-            "title": title.strip(),
-            "lecture": meta.lecture if meta.lecture is not None else _lecture_in_name(name.stem),
-            "lectures": meta.lectures,
-            "module": meta.module,
-            "url": meta.url or None,
-            "kind": meta.kind,
-            "file_hash": hashlib.sha256(raw).hexdigest(),
-        },
-    )
+        if meta.kind in ("", COLUMN) and WHOLE_PAGE.search(body):  # a page saved from the web: its article only
+            return replace(meta, kind=COLUMN), [saved_page(body)]
+        return meta, [Part("", html_to_text(body))]
+    except AssertionError as exc:  # how html.parser rejects some malformed declarations (`<![ >`)
+        raise Unreadable("malformed HTML") from exc
+
+
+def _lecture_of(title: str, stem: str, kind: str, whole: bool) -> int | None:
+    """A note's lecture is in its file name ("05-....md"); the column's, in its title ("05丨…",
+    "第5讲", the bare title), and for a file that is one lecture, in its name if not in its title."""
+    if kind != COLUMN:
+        return _lecture_in_name(stem) if whole else None
+    found = match_title(title) if title else None
+    if found is None and whole:
+        found = match_title(stem)
+        if found is None:
+            found = _lecture_in_name(stem)
+    return found
 
 
 def _open_no_follow(path: Path) -> BinaryIO:
@@ -345,135 +391,3 @@ def _lecture_in_name(stem: str) -> int | None:
 def _first_heading(text: str) -> str | None:
     match = HEADING.search(text)
     return match.group(1)[:FIELD_MAX_CHARS] if match else None
-
-
-def clean_markdown(text: str) -> str:
-    """Drop what a reader never sees; code blocks keep their links untouched."""
-    text = COMMENT.sub("", text)
-    text = strip_shortcodes(text)
-    parts = split_fenced(text)
-    text = "".join(p if i % 2 else MD_LINK.sub(_link_label, p) for i, p in enumerate(parts))
-    text = HEADING_ANCHOR.sub(r"\1", text)
-    text = TRAILING_BLANKS.sub("\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
-
-
-def strip_shortcodes(text: str) -> str:
-    """Each Hugo shortcode (`{{< name args >}}`, `{{% ... %}}`) replaced by its visible text.
-
-    A scan, not one pattern: `\\{\\{[<%]...(.*?)[%>]\\}\\}` searched the rest of the text again from
-    every `{{<` that never closes.
-    """
-    out: list[str] = []
-    done = 0
-    for opened in SHORTCODE_OPEN.finditer(text):
-        if opened.start() < done:
-            continue  # inside the shortcode just replaced
-        closed = SHORTCODE_CLOSE.search(text, opened.end())
-        if not closed:
-            break  # nor can any later one close
-        args = text[opened.end() : closed.start()]
-        out += [text[done : opened.start()], _shortcode_text(opened.group(1), opened.group(2), args)]
-        done = closed.end()
-    return "".join(out) + text[done:]
-
-
-def _shortcode_text(closing: str, name: str, args: str) -> str:
-    if closing:
-        return ""
-    attrs: dict[str, str] = dict(ATTR.findall(args))
-    if "text" in attrs:
-        return attrs["text"]
-    if name == "feature-state" and "for_k8s_version" in attrs:
-        return f"Kubernetes {attrs['for_k8s_version']} [{attrs.get('state', '')}]"
-    return ""
-
-
-def split_fenced(text: str) -> list[str]:
-    """`[prose, code, prose, ..., prose]`: a code block runs from a line opening with ``` or ~~~ to
-    the next line that is only a fence.
-
-    Line by line, not one `^fence.*?^fence$` pattern, which searched the rest of the text again
-    from every fence that never closes.
-    """
-    parts: list[str] = []
-    prose = 0
-    lines = _line_starts(text)  # one iterator: each line is looked at once
-    for start in lines:
-        if not FENCE_OPEN.match(text, start):
-            continue
-        close = _first_match(FENCE_CLOSE, text, lines)
-        if close is None:
-            break  # nor does any later fence close: the rest is prose
-        parts += [text[prose:start], text[start : close.end()]]
-        prose = close.end()
-    return [*parts, text[prose:]]
-
-
-def _first_match(pattern: re.Pattern[str], text: str, starts: Iterator[int]) -> re.Match[str] | None:
-    """The match of `pattern` at the first of `starts` where it matches (`starts` goes on from there)."""
-    for start in starts:
-        if match := pattern.match(text, start):
-            return match
-    return None
-
-
-def _line_starts(text: str) -> Iterator[int]:
-    start = 0
-    while True:
-        yield start
-        newline = text.find("\n", start)
-        if newline < 0:
-            return
-        start = newline + 1
-
-
-def _link_label(match: re.Match[str]) -> str:
-    return match.group(2) if match.group(3) else match.group(0)
-
-
-class _TextExtractor(HTMLParser):
-    """HTML → Markdown-ish text: headings become `#` lines, <pre> becomes a fence."""
-
-    BLOCKS = frozenset({"p", "div", "li", "tr", "br", "section", "article", "table", "ul", "ol", "blockquote"})
-    SKIP = frozenset({"script", "style", "template", "noscript", "head"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIP:
-            self.skip += 1
-        elif tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
-            self.out.append("\n\n" + "#" * int(tag[1]) + " ")
-        elif tag == "pre":
-            self.out.append("\n\n```\n")
-        elif tag in self.BLOCKS:
-            self.out.append("\n\n" if tag != "br" else "\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self.skip = max(0, self.skip - 1)
-        elif tag in {"h1", "h2", "h3", "h4", "h5", "h6"} or tag in self.BLOCKS:
-            self.out.append("\n\n")
-        elif tag == "pre":
-            self.out.append("\n```\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.out.append(data)
-
-
-def html_to_text(html: str) -> str:
-    parser = _TextExtractor()
-    parser.feed(html)
-    # What feed() leaves starts, if with `<`, at a construct that never completes (`<a` and no `>`,
-    # `<!--` and no `-->`). At close(), Python before 3.11.13 searches the rest of the text again
-    # from every `<` after it: quadratic (CVE-2025-6069). Later ones drop the rest, as HTML5 says
-    # a browser does; so do we. Well-formed HTML leaves nothing, or text, and is read as before.
-    if parser.rawdata.startswith("<"):
-        parser.rawdata = ""
-    parser.close()
-    return clean_markdown("".join(parser.out))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,17 +24,18 @@ from langchain_core.documents import Document
 from tqdm import tqdm
 
 from corpus.chunk import Chunk, ChunkOptions, chunk_document, sections
-from corpus.load import LoadOptions, Skipped, read_documents
+from corpus.load import COLUMN, LoadOptions, Skipped, read_documents
 from corpus.sentences import units_of
 from index.embed import Embedder
-from index.store import UNITS, Records, Store
+from index.store import UNITS, IndexNotBuilt, Records, Store
 
 log = logging.getLogger(__name__)
 EMBED_BATCH = 256
 # Bump when read_documents', chunk_document's or units_of's output changes for the same options. 2: front
 # matter, titles and section names are capped (an index built before may hold a bomb's expansion);
-# sentences and list items get vectors of their own.
-CHUNKER_VERSION = "2"
+# sentences and list items get vectors of their own. 3: HTML list items are `- ` lines, a saved web page
+# is its article only, chunks carry `kind` and `page`.
+CHUNKER_VERSION = "3"
 
 
 @dataclass
@@ -47,10 +49,13 @@ class BuildReport:
     unchanged: bool = False
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)  # in path order; names as on disk, not escaped
+    unmapped: list[tuple[str, str]] = field(default_factory=list)  # (source, title) of texts of no lecture
 
     def summary(self) -> str:
-        """One line; the skipped files' names are the caller's to print (they may need escaping)."""
+        """One line; the skipped files' and unmapped texts' names are the caller's to print (they may need
+        escaping)."""
         skipped = f", skipped {len(self.skipped)} files" if self.skipped else ""
+        skipped += f", {len(self.unmapped)} texts of no lecture" if self.unmapped else ""
         if self.unchanged:
             return f"index up to date: {self.files} files, {self.chunks} chunks{skipped} ({self.seconds:.1f}s)"
         return (
@@ -70,15 +75,24 @@ def file_key(file_hash: str, options: ChunkOptions, model: str, loading: LoadOpt
 
 def build_index(
     corpus_dir: Path, store: Store, embedder: Embedder, options: ChunkOptions, progress: bool = True,
-    loading: LoadOptions | None = None,
+    loading: LoadOptions | None = None, added: Sequence[Path] = (),
 ) -> BuildReport:
+    """Index `corpus_dir` and the `added` folders (a reader's copy beside the shipped corpus), whose
+    texts are named under the folder's name (`my-copy/book.pdf#001`)."""
     started = time.perf_counter()
     report = BuildReport()
     docs = list(read_documents(corpus_dir, loading, report.skipped))
+    for folder, prefix in _prefixes(corpus_dir, added):
+        skipped: list[Skipped] = []
+        for doc in read_documents(folder, loading, skipped):
+            doc.metadata["source"] = prefix + doc.metadata["source"]
+            docs.append(doc)
+        report.skipped += [Skipped(prefix + s.source, s.reason) for s in skipped]
     for doc in docs:
         doc.metadata["file_hash"] = file_key(doc.metadata["file_hash"], options, embedder.identity, loading)
     wanted = {d.metadata["source"]: d.metadata["file_hash"] for d in docs}
     report.files = len(docs)
+    report.unmapped = [(d.metadata["source"], d.metadata["title"]) for d in docs if d.metadata["lecture"] is None]
 
     info = store.info()
     usable = info is not None and info.model == embedder.identity and store.has(info.collection + UNITS)
@@ -119,6 +133,43 @@ def build_index(
     store.drop_inactive()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def holdings(store: Store) -> dict[int | None, dict[str, int]]:
+    """What the published index holds, by lecture: how many texts are the column's own (`original`),
+    notes (`note`) and FAQ entries (`faq`). Raises IndexNotBuilt before the first ingest."""
+    info = store.info()
+    if info is None:
+        raise IndexNotBuilt(f"no index in {store.where}: run kqa ingest")
+    texts: dict[str, tuple[int | None, str]] = {}
+    for meta in store.records(info.collection).metadatas:
+        lecture = meta.get("lecture", -1)
+        kind = meta.get("kind", "")
+        group = "original" if kind == COLUMN else "faq" if kind == "faq" or meta["source"].startswith("faq/") \
+            else "note"
+        texts[meta["source"]] = (None if lecture in (-1, None) else int(lecture), group)
+    out: dict[int | None, dict[str, int]] = {}
+    for lecture, group in texts.values():
+        row = out.setdefault(lecture, {})
+        row[group] = row.get(group, 0) + 1
+    return out
+
+
+def _prefixes(corpus_dir: Path, added: Sequence[Path]) -> list[tuple[Path, str]]:
+    """Each added folder (not one the corpus folder holds already) with the name its texts go under:
+    its own, unless the corpus folder or an earlier one has it."""
+    root = corpus_dir.resolve()
+    taken = {p.name for p in corpus_dir.iterdir()} if corpus_dir.is_dir() else set()
+    out = []
+    for folder in added:
+        if folder.resolve().is_relative_to(root):
+            continue  # read already
+        name = folder.resolve().name or "added"
+        while name in taken:
+            name += "-added"
+        taken.add(name)
+        out.append((folder, name + "/"))
+    return out
 
 
 def _copy_kept(store: Store, name: str, old: Records, wanted: dict[str, str]) -> int:

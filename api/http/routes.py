@@ -165,5 +165,6 @@ async def search(bot: BotDep, run: RunDep, q: str = Query(description="The quest
     hits = await run(bot.search, q, k)
     return {"results": [
         {"source": h.chunk.source, "title": h.chunk.title, "lecture": h.chunk.lecture,
-         "section": h.chunk.section, "text": h.chunk.text, "score": round(h.score, 5)} for h in hits
+         "section": h.chunk.section, "text": h.chunk.text, "score": round(h.score, 5), "page": h.chunk.page}
+        for h in hits
     ]}

@@ -44,6 +44,8 @@ class CitationOut(BaseModel):
     url: str | None
     quotes: list[str] = Field(description="Every sentence (or list item) the answer quotes from `text`, each an "
                               "exact substring, in the order of the markers [n] that cite it.")
+    page: int | None = Field(None, description="For a text from a PDF: the printed page `quote` starts on; "
+                             "null otherwise.")
 
 
 class AskResponse(BaseModel):
@@ -84,6 +86,8 @@ class SearchResult(BaseModel):
     section: str
     text: str
     score: float
+    page: int | None = Field(None, description="For a passage from a PDF: the printed page it starts on; null "
+                             "otherwise.")
 
 
 class SearchResponse(BaseModel):

@@ -58,7 +58,7 @@ def test_search_and_ask_json(built: Settings, data_dir: Path) -> None:
 
 
 def test_ingest_unchanged_reports_up_to_date(built: Settings) -> None:
-    r = kqa("ingest", str(built.corpus_dir), "--index", str(built.store.path))
+    r = kqa("ingest", str(built.corpus_dir), "--replace", "--index", str(built.store.path))
     assert r.returncode == 0, r.stderr
     assert "index up to date" in r.stdout
 
@@ -153,7 +153,7 @@ def test_ingest_lists_the_skipped_files_with_names_safe_for_a_terminal(tmp_path:
     (corpus / "\x1b[2J\u202edm.exe.md").write_bytes(b"\x00\x01binary")
     (tmp_path / "prod.env").write_text("KQA_SLACK__BOT_TOKEN=xoxb-1234\n")
     (corpus / "notes.md").symlink_to(tmp_path / "prod.env")
-    r = kqa("ingest", str(corpus), "--index", str(tmp_path / "index"))
+    r = kqa("ingest", str(corpus), "--replace", "--index", str(tmp_path / "index"))
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("indexed 1 files") and "skipped 2 files" in lines[0]
@@ -237,3 +237,29 @@ def test_config_doubts_and_json(tmp_path: Path) -> None:
     assert body["given"]["KQA_ACCESS__CORS_ORIGINS"] == "environment"
     assert body["problems"] == ["KQA_ACCESS__CORS_ORIGINS=* with widget keys: any site may use them; list the "
                                 "embedding sites"]
+def test_ingest_adds_a_copy_beside_the_corpus_or_replaces_it_and_lists_what_it_holds(tmp_path: Path) -> None:
+    from tests.corpus.copies import pdf_book, saved_page
+
+    corpus, copy, index = tmp_path / "corpus", tmp_path / "my-copy", str(tmp_path / "index")
+    corpus.mkdir()
+    copy.mkdir()
+    (corpus / "05-process.md").write_text("---\nkind: note\n---\n# 进程\n\n容器是一个被限制了视图的进程。\n")
+    (copy / "05.html").write_text(saved_page(5, "05丨白话容器基础（一）：从进程说开去"), encoding="utf-8")
+    pdf_book(str(copy / "book.pdf"), [["13 | 为什么我们需要Pod？", "几个紧密协作的进程需要一起运行。"],
+                                      ["后记", "这一页不属于任何一讲。"]])
+    env = {"KQA_CORPUS_DIR": str(corpus)}
+    r = kqa("ingest", str(copy), "--index", index, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("indexed 3 files")
+    assert "no lecture found" not in r.stdout  # one part: page 2 goes on lecture 13
+    listed = kqa("ingest", "--list", "--index", index, env=env)
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[0]: line.split()[1:4] for line in listed.stdout.splitlines()[1:55]}
+    assert rows["5"] == ["1", "1", "-"] and rows["13"] == ["1", "-", "-"] and rows["6"] == ["-", "-", "-"]
+    assert "the column's own text covers 2 of 54 lectures" in listed.stdout
+
+    r = kqa("ingest", str(copy), "--replace", "--index", index, env=env)
+    assert r.returncode == 0 and r.stdout.startswith("indexed 2 files"), r.stdout + r.stderr
+    rows = {line.split()[0]: line.split()[1:4] for line in kqa("ingest", "--list", "--index", index, env=env)
+            .stdout.splitlines()[1:55]}
+    assert rows["5"] == ["1", "-", "-"]

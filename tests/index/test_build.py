@@ -80,7 +80,7 @@ def test_interrupted_ingest_leaves_the_previous_index_answering(tmp_path: Path, 
         (corpus / f"extra-{i:03d}.md").write_text(
             f"# 补充 {i}\n\n" + "".join(f"第{i}篇第{j}句：控制器不断对比期望状态与实际状态。" for j in range(40)))
     env = {**os.environ, "KQA_STORE__PATH": str(index), "KQA_EMBED__BATCH_SIZE": "4"}
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "ingest", str(corpus), "--progress"],
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "ingest", str(corpus), "--replace", "--progress"],
                             cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     seen = b""
     deadline = time.monotonic() + 120

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 PROBLEM = "application/problem+json"
 CHAT_KEYS = {"conversation_id", "answer_id", "question", "answer", "refused", "not_covered", "citations", "took_ms",
              "confidence", "mode", "context_terms", "standalone_question"}
-CITATION_KEYS = {"n", "source", "title", "lecture", "section", "quote", "text", "score", "url", "quotes"}
+CITATION_KEYS = {"n", "source", "title", "lecture", "section", "quote", "text", "score", "url", "quotes", "page"}
 
 
 def chat(server: str, message: str, conversation_id: str | None = None) -> httpx.Response:

@@ -50,7 +50,7 @@ def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
 
 def kqa_ingest(corpus: Path, url: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KQA_STORE__URL": url}
-    return subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(corpus)], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(corpus), "--replace"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -21,7 +21,8 @@ def test_ask_contract(server: str) -> None:
     assert body["refused"] is False and isinstance(body["took_ms"], float)
     assert body["citations"]
     for c in body["citations"]:
-        assert set(c) == {"n", "source", "title", "lecture", "section", "quote", "text", "score", "url", "quotes"}
+        assert set(c) == {"n", "source", "title", "lecture", "section", "quote", "text", "score", "url", "quotes",
+                          "page"}
         assert c["quote"] in c["text"]
         assert f"[{c['n']}]" in body["answer"]
     assert body["citations"][0]["source"] == "06-cgroups.md" and body["citations"][0]["lecture"] == 6
@@ -38,7 +39,8 @@ def test_search_contract(server: str) -> None:
     assert r.status_code == 200
     results = r.json()["results"]
     assert len(results) == 3
-    assert set(results[0]) == {"source", "title", "lecture", "section", "text", "score"}
+    assert set(results[0]) == {"source", "title", "lecture", "section", "text", "score", "page"}
+    assert results[0]["page"] is None  # not from a PDF
     assert results[0]["source"] == "network/37-service-dns.md"
     assert [x["score"] for x in results] == sorted((x["score"] for x in results), reverse=True)
 
