@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from api.settings import Settings
+from bot.settings import ALIASES, env_name
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "operations.md"
@@ -39,6 +40,7 @@ def shown(default: Any) -> str | None:
 def test_every_setting_is_in_the_operations_table_with_its_default() -> None:
     rows = {line.split("|")[1].strip(" `"): line for line in DOC.read_text().splitlines()
             if line.startswith("| `KQA_")}
+    rows |= {env_name(path): rows[alias] for alias, path in ALIASES.items() if alias in rows}  # shown by its alias
     missing = [name for name in variables(Settings) if name not in rows]
     assert not missing, f"not in docs/operations.md: {missing}"
     wrong = [(name, shown(default)) for name, default in variables(Settings).items()

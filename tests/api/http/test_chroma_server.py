@@ -125,7 +125,7 @@ def test_serve_from_a_chroma_server_through_ingest_outage_and_recovery(
             killed = time.time()
             ready = wait_for_store(base, lambda s: s.startswith("unreachable since "))
             since = datetime.fromisoformat(ready["store"].removeprefix("unreachable since "))
-            assert killed - 1 <= since.timestamp() <= time.time()
+            assert killed - 2 <= since.timestamp() <= time.time()  # shown to the second; a look under way counts
             assert ready["files"] == 6  # the index held: the five files and the canary
             metrics = httpx.get(f"{base}/metrics").text
             assert "kqa_store_up 0.0" in metrics and "kqa_store_unreachable_since_timestamp_seconds" in metrics
