@@ -165,7 +165,8 @@ def main() -> None:
     first["visible_chars_per_s"] = round(first["visible_characters"] / first["seconds"])
     result["kqa_reingest_unchanged"] = child("ingest-kqa", str(K8S), str(k8s_idx))
     t = time.perf_counter()
-    subprocess.run([str(ROOT / ".venv" / "bin" / "kqa"), "ingest", str(K8S), "--replace", "--index", str(k8s_idx)], env=ENV,
+    kqa = str(ROOT / ".venv" / "bin" / "kqa")
+    subprocess.run([kqa, "ingest", str(K8S), "--replace", "--index", str(k8s_idx)], env=ENV,  # that folder alone
                    check=True, capture_output=True)
     result["kqa_reingest_unchanged"]["cli_wall_s"] = round(time.perf_counter() - t, 2)
     save()
