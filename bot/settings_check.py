@@ -53,12 +53,12 @@ def fields(model: type[BaseModel], path: tuple[str, ...] = ()) -> Iterator[tuple
     """Every field, groups and their fields, by path."""
     for name, info in model.model_fields.items():
         yield (*path, name), info
-        group = _group(info)
+        group = group_of(info)
         if group is not None:
             yield from fields(group, (*path, name))
 
 
-def _group(info: FieldInfo) -> type[BaseModel] | None:
+def group_of(info: FieldInfo) -> type[BaseModel] | None:
     ann = info.annotation
     return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
 
@@ -70,7 +70,7 @@ def other_names(settings_cls: type[Settings]) -> dict[str, tuple[str, ...]]:
 
 def known_names(settings_cls: type[Settings]) -> dict[str, str]:
     """Every setting's variable, and the old names still read → the name to suggest for each."""
-    known = {env_name(path): env_name(path) for path, info in fields(settings_cls) if _group(info) is None}
+    known = {env_name(path): env_name(path) for path, info in fields(settings_cls) if group_of(info) is None}
     known.update({old: env_name(path) for old, path in other_names(settings_cls).items()})
     return known
 
@@ -79,7 +79,7 @@ def unknown_variables(settings_cls: type[Settings]) -> list[str]:
     """One warning per `KQA_*` variable kqa does not read, with the closest name it does (compared
     without the prefix every name shares). A group given whole as JSON (`KQA_LLM`) is read."""
     known = known_names(settings_cls)
-    groups = {env_name(path) for path, info in fields(settings_cls) if _group(info) is not None}
+    groups = {env_name(path) for path, info in fields(settings_cls) if group_of(info) is not None}
     bare = {name.removeprefix(PREFIX): name for name in known}
     out = []
     for upper, (name, _, where) in sorted(Written(settings_cls).given.items()):
@@ -113,7 +113,7 @@ def sources(settings_cls: type[Settings]) -> dict[str, str]:
     out = {}
     for path, info in fields(settings_cls):
         value = _variable(path, settings_cls, given)[1]
-        if _group(info) is None and value is not None:
+        if group_of(info) is None and value is not None:
             name, _, where = value
             if name == env_name(path):
                 out[name] = where
@@ -214,7 +214,7 @@ def effective(settings: Settings) -> dict[str, str]:
     """Every setting by its variable, as kqa uses it, secrets redacted (a URL's password too)."""
     out = {}
     for path, info in fields(type(settings)):
-        if _group(info) is not None:
+        if group_of(info) is not None:
             continue
         value: Any = settings
         for part in path:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ORT_DISABLE_TELEMETRY"):
@@ -18,6 +16,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as api/cli.py: keep BLAS off torch's cores
 
 from api.settings import Settings  # noqa: E402
+from bench.load import postgres_database  # noqa: E402
 from bot.bot import Bot  # noqa: E402
 from bot.generate import Generator, LLMOptions  # noqa: E402
 from bot.history import History  # noqa: E402
@@ -37,14 +36,8 @@ POSTGRES = "postgresql://postgres@127.0.0.1:5432"  # the machine's server (.ci/r
 @pytest.fixture
 def postgres() -> Iterator[str]:
     """The URL of a fresh, empty database on the real PostgreSQL server, dropped afterwards."""
-    name = f"kqa_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES}/{name}"
-    finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database(POSTGRES) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,25 +3,17 @@
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from api.settings import Settings
 from bot.settings import ALIASES, env_name
+from bot.settings_check import fields, group_of
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "operations.md"
 
 
-def variables(model: type[BaseModel], prefix: str = "KQA_") -> dict[str, Any]:
+def variables(model: type[Settings]) -> dict[str, Any]:
     """Each environment variable of `model` (nested groups joined by `__`) and its default."""
-    out: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
-        kind = field.annotation
-        if isinstance(kind, type) and issubclass(kind, BaseModel):
-            out |= variables(kind, f"{prefix}{name.upper()}__")
-        else:
-            out[prefix + name.upper()] = field.default
-    return out
+    return {env_name(path): info.default for path, info in fields(model) if group_of(info) is None}
 
 
 def shown(default: Any) -> str | None:
