@@ -32,9 +32,9 @@ from corpus.sentences import Unit, units_of
 
 # A sentence that only frames the lecture, or speaks to the reader about the text itself.
 FRAMING = re.compile(
-    r"^(?:这一讲|这一节|这节|本讲|本节|本文|这篇|今天|读完|学完|看完|上一讲|下一讲|接下来|下面我们|我们先|我们来|"
-    r"在这一讲|在本讲|这一讲里|思考题|课后|留给你|最后留|欢迎|本讲的|这一讲的|专栏的这一讲)"
-    r"|这一讲(?:处理|讲|会|要|介绍|解决|回答|的主题)|思考题(?:问|是|：)"
+    r"^(?:这一讲|这一节|这节|本讲|本节|本文|这篇|今天|读完|学完|看完|上一讲|下一讲|前一讲|前两讲|前几讲|前面几讲|"
+    r"接下来|下面我们|我们先|我们来|在这一讲|在本讲|这一讲里|思考题|课后|留给你|最后留|欢迎|本讲的|这一讲的|专栏的这一讲)"
+    r"|这一讲(?:处理|讲|会|要|介绍|解决|回答|的主题|把|用|来)|思考题(?:问|是|：)"
     r"|^(?:In this lecture|This lecture|The lecture)", re.I)
 ASKS = re.compile(r"[？?]\s*$")
 # A sentence that leans on what came before it.
