@@ -12,6 +12,7 @@ import pytest
 from api.settings import Settings
 from bot.answer import MARKER, Answer
 from bot.bot import Bot
+from bot.compose import FRAMING
 from bot.evaluate import cited_exactly, segments
 from index.build import build_index
 from index.embed import Embedder
@@ -188,3 +189,9 @@ def test_a_refusals_closest_passages_quote_prose_never_code(trap: Bot, tmp_path:
     ans = trap.answer("红烧肉怎么做才不腻？")
     assert ans.refused and ans.citations
     assert all(not c.quote.startswith(("```", "#")) and c.quote in c.text for c in ans.citations)
+
+
+def test_a_lecture_pointing_back_at_earlier_ones_is_framing() -> None:
+    assert FRAMING.search("前两讲介绍了 StatefulSet 的编号，这一讲把它们用在一个真实场景里。")
+    assert FRAMING.search("读完这一讲，你会知道 Pod 为什么是最小单位。")
+    assert not FRAMING.search("StatefulSet 把应用状态抽象为两种。")
