@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from bot.compose import ASKS, COLUMN, FRAMING, UPDATE_SECTION, Candidate, Composer, holder, section
+from bot.compose import ASKS, COLUMN, FRAMING, NOW, UPDATE_SECTION, Candidate, Composer, holder, section
 from bot.refusal import RefusalOptions, refusal_text, refuse, signals
 from bot.retrieve import Hit, Retriever, Snapshot
 from bot.terms import CJK_RUN, tokens
@@ -132,6 +132,7 @@ def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> An
     # What changed since the column comes last, marked: the 现状 lines chosen, or one that speaks to the subject.
     updates = [(c.unit.text, k) for c, k in chosen if c and c.section.name.startswith(UPDATE_SECTION)]
     chosen = [(c, k) for c, k in chosen if not (c and c.section.name.startswith(UPDATE_SECTION))]
+    updates = [(line, k) for line, k in updates if speaks_to(ev.snapshot, question, line)]
     if not updates and options.updates and chosen:
         found = latest(ev.snapshot, question, chosen)
         updates = [found] if found else []
@@ -226,8 +227,8 @@ def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, C
     """The 现状 line of a quoted file that speaks to the answer's subject, if any: it must share a
     distinctive term (rare in the corpus) with the question or the quoted sentences."""
     quoted = " ".join(c.unit.text for c, _ in chosen if c)
-    asked = {t for t in tokens(question) if snap.idf.get(t, 0.0) >= RARE_IDF}
-    wanted = asked | {t for t in tokens(quoted) if snap.idf.get(t, 0.0) >= RARE_IDF}
+    asked = rare_terms(snap, question)
+    wanted = asked | rare_terms(snap, quoted)
     if not asked:
         return None  # it must speak to what was asked, not only to what happened to be quoted
     best: tuple[float, str, Chunk] | None = None
@@ -250,6 +251,23 @@ def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, C
 
 
 RARE_IDF = 4.0  # a term in fewer than ~2% of passages
+SPEAKS_IDF = 1.0  # ... in fewer than ~45%: what the question shares with a line must not be a word of every passage
+NUMBER = re.compile(r"v?[\d.]+")
+
+
+def rare_terms(snap: Snapshot, text: str, rare: float = RARE_IDF) -> set[str]:
+    """The distinctive terms of `text`, without version numbers and words of change (弃用, removed):
+    a 现状 line about apt repositories shares "1.30" and "弃用" with a question about dockershim in
+    1.30, and is still about something else."""
+    return {t for t in tokens(text)
+            if snap.idf.get(t, 0.0) >= rare and not NUMBER.fullmatch(t) and not NOW.fullmatch(t)}
+
+
+def speaks_to(snap: Snapshot, question: str, line: str) -> bool:
+    """A 现状 line speaks to what was asked: they share a term other than a version number, a word of
+    change or a word of nearly every passage (what was quoted is no guide: it shares words such as
+    当作 with any line)."""
+    return bool(rare_terms(snap, question, SPEAKS_IDF) & rare_terms(snap, line, SPEAKS_IDF))
 
 
 def lead(hit: Hit) -> str:

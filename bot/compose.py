@@ -56,6 +56,9 @@ NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|�
 UPDATE_LEAD = 0.3  # a 现状 section's chance to lead the answer, when the question does not ask what changed
 ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|lecture|thought question", re.I)
 UPDATE_SECTION = "现状"
+SHELL = re.compile(r"```(?:bash|sh|shell|console)\b")
+# A question asking how to do something: the command or manifest right after the sentence that says it is the answer.
+HOW = re.compile(r"怎么|怎样|如何|咋|方法|办法|步骤|命令|\bhow\b|command", re.I)
 
 EXTENDED_CHARS = 600  # a list or code block that is the answer may take the budget this far
 WHOLE_SECTION = 1.3  # a section this much over the budget is still shown whole rather than cut
@@ -74,15 +77,15 @@ COLUMN = "column"  # the kind of the column's own texts (corpus.load.COLUMN)
 # development sets' nuggets by bench/fit_composer.py (logistic regression: does the unit state a
 # vital fact of the question?). Refit when the features change.
 FEATURES = ("bias", "terms", "heading", "meaning", "meaning_abs", "rank", "first", "retrieved", "framing", "asks",
-            "thought", "update", "faq", "length", "lead_section")
-WEIGHTS = np.array([-3.788, 1.525, 1.456, 2.465, -1.702, 1.558, 0.009, 0.569, -1.070, -1.609, 0.352, 0.238, -0.173,
-                    0.335, -0.181], dtype=np.float32)
+            "thought", "update", "faq", "length", "lead_section", "faq_opening")
+WEIGHTS = np.array([-3.710, 1.500, 1.503, 2.436, -1.679, 1.516, -0.206, 0.565, -1.085, -1.526, 0.342, 0.261,
+                    -0.267, 0.317, -0.283, 0.857], dtype=np.float32)
 # Which section answers: a section is scored on these (`section_features`), weights learned the same
 # way on whether the section states every vital fact of the question.
 SECTION_FEATURES = ("bias", "heading", "best_unit", "top_units", "meaning", "rank", "lead_section", "faq",
                     "thought", "update", "terms", "size", "passage", "file")
-SECTION_WEIGHTS = np.array([-4.973, -0.299, 2.369, 2.044, 1.128, 0.884, -1.330, 0.070, 0.368, -0.559, 0.731,
-                            1.981, 0.0, 0.0], dtype=np.float32)
+SECTION_WEIGHTS = np.array([-4.912, -0.353, 2.362, 2.128, 1.091, 0.864, -1.329, 0.011, 0.322, -0.556, 0.734,
+                            1.968, 0.530, -0.081], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ class Composer:
         self.about_lecture = bool(ABOUT_LECTURE.search(question))
         self.compares = bool(COMPARISON.search(question))
         self.asks_now = bool(NOW.search(question))
+        self.asks_how = bool(HOW.search(question))
 
     def compose(self, hits: list[Hit]) -> list[tuple[Candidate, Chunk]]:
         """The units of the answer in reading order, each with the chunk it is quoted from: from
@@ -351,7 +355,7 @@ class Composer:
         out: dict[int, Candidate] = {}
         for c in units:
             nxt = self.after(c, group)
-            if nxt is not None and nxt.unit.kind == "code" and POINTS_AHEAD.search(c.unit.text):
+            if nxt is not None and nxt.unit.kind == "code" and self.shows(c, nxt):
                 if len(nxt.unit.text) > CODE_CHARS:
                     continue
                 out[nxt.order] = nxt
@@ -389,6 +393,7 @@ class Composer:
             heading = self.match(f"{sec.chunks[0].title if sec.chunks else ''} {sec.name}")
             thought = "思考题" in sec.name and not self.about_lecture
             update = sec.name.startswith(UPDATE_SECTION)
+            faq = sec.source.startswith("faq/")
             first = True
             for i, unit in enumerate(sec.units):
                 c = Candidate(unit, sec, rank, i)
@@ -406,8 +411,10 @@ class Composer:
                     1.0 / (1.0 + 0.35 * (rank - 1)) if rank else 0.0, float(first),
                     float(any(src == sec.source and s <= start and end <= e for src, s, e in spans)),
                     float(c.framing), float(unit.kind == "sentence" and ASKS.search(unit.text) is not None),
-                    float(thought), float(update), float(sec.source.startswith("faq/")),
+                    float(thought), float(update), float(faq),
                     min(len(unit.text), 200) / 100, float(rank == 0),
+                    # A FAQ entry's first sentence answers its title's question.
+                    float(first and faq and sec.name == self.snap.lead_sections.get(sec.source)),
                 )
                 first = False
         prose = [c for c in out if c.unit.kind != "code"]
@@ -481,7 +488,7 @@ class Composer:
         count = COUNT.search(text)
         if nxt is not None and nxt.unit.kind == "item" and (ahead or count):
             return self.whole_list(nxt, same, with_intro=False) or None
-        if nxt is not None and nxt.unit.kind == "code" and ahead:
+        if nxt is not None and nxt.unit.kind == "code" and self.shows(c, nxt):
             return [nxt] if len(nxt.unit.text) <= CODE_CHARS else None
         if count and text.rstrip().endswith(("。", ".", "：", ":")) and nxt is not None:
             n = self.count_of(count.group(1))
@@ -492,6 +499,13 @@ class Composer:
         if ENUM.match(text) and text.startswith(("第一", "首先", "其一", "一是")):
             return self.enumeration(c, same)
         return []
+
+    def shows(self, c: Candidate, code: Candidate) -> bool:
+        """The code block right after `c` belongs with it: `c` points at it (如下：), or the reader asks
+        how and the block is a few shell commands (the command that does what `c` says; a manifest
+        after a sentence is usually an illustration)."""
+        return bool(POINTS_AHEAD.search(c.unit.text)) or (
+            self.asks_how and len(code.unit.text) <= CODE_CHARS and bool(SHELL.match(code.unit.text)))
 
     def count_of(self, word: str) -> int:
         return int(word) if word.isdigit() else CJK_NUM.get(word, 0)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.settings import Settings
-from bot.answer import MARKER, Answer
+from bot.answer import MARKER, Answer, speaks_to
 from bot.bot import Bot
 from bot.compose import FRAMING
 from bot.evaluate import cited_exactly, segments
@@ -93,6 +93,30 @@ FlexVolume 要求把插件的可执行文件提前放到每个节点的固定目
 FlexVolume 插件已经被 CSI 取代，新的存储插件都应该按 CSI 规范来写。
 """
 
+ROLLOUT = """---
+lecture: 17
+title: Deployment 的滚动更新
+---
+
+# Deployment 的滚动更新
+
+## 回滚到旧版本
+
+Deployment 每次更新都会留下一个旧的 ReplicaSet，回滚就是把副本数交还给它。
+要回到某个旧版本，先看历史，再指定版本号回滚。
+
+```bash
+kubectl rollout undo deployment/web --to-revision=2
+```
+
+保留多少个旧 ReplicaSet 由 revisionHistoryLimit 决定。
+
+```yaml
+spec:
+  revisionHistoryLimit: 10
+```
+"""
+
 FAQ = """---
 lecture: 14
 title: Pod 的 phase 有哪几种？
@@ -114,6 +138,7 @@ def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
     (corpus / "column" / "14-pod.md").write_text(NOTE, encoding="utf-8")
     (corpus / "column" / "37-proxy.md").write_text(MODES, encoding="utf-8")
     (corpus / "column" / "28-storage.md").write_text(STORAGE, encoding="utf-8")
+    (corpus / "column" / "17-rollout.md").write_text(ROLLOUT, encoding="utf-8")
     (corpus / "faq" / "001-pod-phase.md").write_text(FAQ, encoding="utf-8")
     settings = Settings(corpus_dir=corpus, store=StoreOptions(path=root / "index"), data_dir=root / "data")
     build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
@@ -183,6 +208,22 @@ def test_an_update_that_speaks_to_the_subject_ends_the_answer(trap: Bot) -> None
     assert cited_exactly(ans.answer, quotes_of(ans))
     unrelated = trap.answer("kube-proxy 有哪几种代理模式？")
     assert "现状" not in unrelated.answer  # only when it speaks to the subject
+
+
+def test_an_update_sharing_only_a_version_or_a_word_of_change_does_not_speak_to_the_question(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    assert speaks_to(snap, "FlexVolume 在 1.30 还能用吗？", "FlexVolume 插件已经被 CSI 取代。")
+    # The fault this guards: a 现状 line about apt repositories added to a dockershim question.
+    assert not speaks_to(snap, "kube-proxy 在 1.30 还能用吗？", "从 1.30 起，官方软件源已被弃用。")
+
+
+def test_a_how_question_gets_the_short_command_after_the_sentence_that_says_it(trap: Bot) -> None:
+    ans = trap.answer("Deployment 怎么回滚到旧版本？")
+    assert "kubectl rollout undo deployment/web --to-revision=2" in ans.answer, ans.answer
+    assert "revisionHistoryLimit: 10" not in ans.answer  # a manifest after a sentence is an illustration
+    assert cited_exactly(ans.answer, quotes_of(ans))
+    why = trap.answer("Deployment 回滚的原理是什么？")  # not a how question: the sentence alone
+    assert "kubectl rollout undo" not in why.answer, why.answer
 
 
 def test_a_refusals_closest_passages_quote_prose_never_code(trap: Bot, tmp_path: Path) -> None:
