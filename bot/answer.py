@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from bot.compose import ASKS, COLUMN, FRAMING, NOW, UPDATE_SECTION, Candidate, Composer, holder, section
+from bot.compose import ASKS, COLUMN, FRAMING, NOW, UPDATE_SECTION, Candidate, Composer, holder, says_again, section
 from bot.refusal import RefusalOptions, refusal_text, refuse, signals
 from bot.retrieve import Hit, Retriever, Snapshot
 from bot.terms import CJK_RUN, tokens
@@ -136,6 +136,8 @@ def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> An
     if not updates and options.updates and chosen:
         found = latest(ev.snapshot, question, chosen)
         updates = [found] if found else []
+    # One fact once: an update that says what the answer already says adds nothing but its label.
+    updates = [(line, k) for line, k in updates if not says_again(ev.snapshot, (k.source, k.section, line), chosen)]
     scores = {h.chunk.id: h.score for h in hits}
     text, citations = render(question, chosen, updates, scores, lead(ev.passages[0]) if ev.passages else "")
     return Answer(question=question, answer=text, refused=False, citations=citations,

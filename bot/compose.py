@@ -586,6 +586,23 @@ class Composer:
         return out
 
 
+def says_again(snap: Snapshot, key: tuple[str, str, str], chosen: Iterable[tuple[Candidate | None, Chunk]],
+               bar: float = SAME_MEANING) -> bool:
+    """The unit `key` (source, section, text) says what one of the chosen units says: most of its
+    character pairs are in it, or their vectors coincide above `bar`."""
+    mine = _grams(key[2])
+    row = snap.unit_rows.get(key)
+    for c, _ in chosen:
+        if c is None:
+            continue
+        if _overlap(mine, _grams(c.unit.text)) >= 0.6:
+            return True
+        other = snap.unit_rows.get((c.section.source, c.section.name, c.unit.text))
+        if row is not None and other is not None and float(snap.unit_vectors[row] @ snap.unit_vectors[other]) >= bar:
+            return True
+    return False
+
+
 def is_original(sec: Section) -> bool:
     """The section is the column's own text (a reader's copy), not a note about it."""
     return bool(sec.chunks) and sec.chunks[0].kind == COLUMN

@@ -180,7 +180,8 @@ def judge(q: Question, answer: str, vector: Vector = lambda _: None) -> dict[str
     plain = MARKER.sub("", answer)
     stated = [n.stated_in(plain) for n in q.vital]
     raw = [text for text, _ in segments(answer)] or [plain]
-    parts = [_bare(text) for text in raw]
+    # Sentences, not code: a command shown after the sentence that describes it is not the fact said twice.
+    parts = [_bare(text) for text in raw if not text.lstrip().startswith("```")]
     nuggets = q.vital + q.extra
     repeated = any(_restates(a, b, nuggets, vector) for a, b in combinations(parts, 2))
     last = raw[-1].strip()

@@ -41,6 +41,9 @@ def test_a_restatement_counts_but_a_sentence_adding_to_the_fact_does_not() -> No
     far = {"A": np.array([1.0, 0.0]), "B": np.array([0.0, 1.0])}
     adds = "状态报不上来时是 Unknown。[1]状态报不上来多半是网络问题。[1]"
     assert not judge(Q, adds, lambda text: far["A"] if "Unknown" in text else far["B"])["repeated"]
+    # A command shown after the sentence that describes it is not the fact said twice.
+    shown = "用 kubelet 查看状态报不上来的原因。[1]\n```bash\njournalctl -u kubelet  # 状态报不上来\n```\n[1]\n"
+    assert not judge(Q, shown, lambda text: np.ones(3) / np.sqrt(3))["repeated"]
 
 
 def test_citations_must_hold_each_sentence_exactly() -> None:
