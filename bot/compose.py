@@ -289,7 +289,8 @@ class Composer:
                 break
             if plan.has(c) or self.restates(c, plan):
                 continue
-            units = self.group(c, group)
+            # A command the answer already shows (another file's copy of it) is not shown twice.
+            units = [u for u in self.group(c, group) if u.unit.kind != "code" or not self.restates(u, plan)]
             if not units:
                 continue
             room = (EXTENDED_CHARS if not plan.groups else budget) - plan.chars
