@@ -438,6 +438,15 @@ class Composer:
             lead = self.snap.lead_sections.get(source)
             if lead is not None and (source, lead) not in have:
                 found.append((section(self.snap, (source, lead)), 0))
+                have.add((source, lead))
+        if found and found[0][0].source.startswith("faq/"):
+            # A FAQ entry that answers best is short: every section of it is a candidate (the
+            # answer may sit in one no passage of the top few came from).
+            source = found[0][0].source
+            last = max(rank for _, rank in found) + 1
+            for key in self.snap.file_sections.get(source, ()):
+                if key not in have and not key[1].startswith(UPDATE_SECTION):
+                    found.append((section(self.snap, key), last))
         return found
 
     def meaning(self, sec: Section, unit: Unit) -> float:

@@ -95,6 +95,7 @@ class Snapshot:
     unit_rows: dict[tuple[str, str, str], int]  # (source, section, unit text) -> row of unit_vectors
     unit_vectors: np.ndarray  # sentence and list-item vectors (none for an index built before them)
     lead_sections: dict[str, str]  # source -> its first section
+    file_sections: dict[str, list[tuple[str, str]]]  # source -> its (source, section) keys, in order
     text: str  # every passage with its title and section, normalised (bot.terms.normalize), for lookups
     sections_cache: dict[tuple[str, str], Any] = field(default_factory=dict)  # bot.compose's, filled lazily
     mentions_cache: dict[str, bool] = field(default_factory=dict)
@@ -126,9 +127,12 @@ class Snapshot:
         dim = vectors.shape[1] if len(chunks) else 0
         unit_vectors = np.asarray(units.embeddings, dtype=np.float32).reshape(-1, dim) if units.embeddings \
             else np.zeros((0, dim), dtype=np.float32)
+        file_sections: dict[str, list[tuple[str, str]]] = {}
+        for key in section_chunks:
+            file_sections.setdefault(key[0], []).append(key)
         return cls(
             section_chunks=section_chunks, unit_rows=unit_rows, unit_vectors=unit_vectors,
-            lead_sections=lead_sections,
+            lead_sections=lead_sections, file_sections=file_sections,
             text="\n".join(normalize(c.headed_text) for c in chunks),
             doc_of=doc_of, doc_vectors=doc_vectors,
             info=info, chunks=chunks, position={c.id: i for i, c in enumerate(chunks)},

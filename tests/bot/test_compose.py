@@ -12,8 +12,9 @@ import pytest
 from api.settings import Settings
 from bot.answer import MARKER, Answer, speaks_to
 from bot.bot import Bot
-from bot.compose import FRAMING
+from bot.compose import FRAMING, Composer
 from bot.evaluate import cited_exactly, segments
+from bot.retrieve import Hit
 from index.build import build_index
 from index.embed import Embedder
 from index.store import Store, StoreOptions
@@ -117,6 +118,25 @@ spec:
 ```
 """
 
+EVICTED = """---
+lecture: 40
+title: 集群里一堆 Evicted 的 Pod 是怎么回事？
+kind: faq
+---
+
+# 集群里一堆 Evicted 的 Pod 是怎么回事？
+
+节点资源紧张时，kubelet 会按优先级驱逐 Pod，被驱逐的 Pod 停在 Failed 阶段，原因写着 Evicted。
+
+## 从 Message 读出原因
+
+Message 里写明了是内存、磁盘还是 inode 紧张。
+
+## 怎么清理
+
+Evicted 的 Pod 不会马上被回收，可以按 Failed 阶段批量删除。
+"""
+
 FAQ = """---
 lecture: 14
 title: Pod 的 phase 有哪几种？
@@ -140,6 +160,7 @@ def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
     (corpus / "column" / "28-storage.md").write_text(STORAGE, encoding="utf-8")
     (corpus / "column" / "17-rollout.md").write_text(ROLLOUT, encoding="utf-8")
     (corpus / "faq" / "001-pod-phase.md").write_text(FAQ, encoding="utf-8")
+    (corpus / "faq" / "002-evicted.md").write_text(EVICTED, encoding="utf-8")
     settings = Settings(corpus_dir=corpus, store=StoreOptions(path=root / "index"), data_dir=root / "data")
     build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
     return Bot.open(settings, embedder)
@@ -224,6 +245,17 @@ def test_a_how_question_gets_the_short_command_after_the_sentence_that_says_it(t
     assert cited_exactly(ans.answer, quotes_of(ans))
     why = trap.answer("Deployment 回滚的原理是什么？")  # not a how question: the sentence alone
     assert "kubectl rollout undo" not in why.answer, why.answer
+
+
+def test_every_section_of_a_faq_entry_that_answers_best_is_a_candidate(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    lead = next(i for i, c in enumerate(snap.chunks) if c.source == "faq/002-evicted.md" and c.section == "")
+    hit = Hit(chunk=snap.chunks[lead], score=1.0, dense=0.9, sparse=1.0, rank=1)
+    composer = Composer(snap, "Evicted 的 Pod 怎么清理", None, 600, 6)
+    names = {sec.name for sec, _ in composer.sections([hit])}
+    assert names == {"", "从 Message 读出原因", "怎么清理"}  # the answer sits in a section no passage came from
+    ans = trap.answer("Evicted 的 Pod 怎么清理")
+    assert "按 Failed 阶段批量删除" in ans.answer, ans.answer
 
 
 def test_a_refusals_closest_passages_quote_prose_never_code(trap: Bot, tmp_path: Path) -> None:
