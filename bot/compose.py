@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -651,12 +652,13 @@ def is_original(sec: Section) -> bool:
     return bool(sec.chunks) and sec.chunks[0].kind == COLUMN
 
 
-def _grams(text: str) -> set[str]:
+@lru_cache(maxsize=1 << 14)  # restates() compares the same corpus units again and again
+def _grams(text: str) -> frozenset[str]:
     text = re.sub(r"\s+", "", text)
-    return {text[i : i + 2] for i in range(len(text) - 1)}
+    return frozenset(text[i : i + 2] for i in range(len(text) - 1))
 
 
-def _overlap(a: set[str], b: set[str]) -> float:
+def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
     """Containment of the smaller in the larger: a restatement is often a shorter version."""
     small = min(len(a), len(b))
     return len(a & b) / small if small else 0.0

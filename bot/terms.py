@@ -123,8 +123,14 @@ def glossary_hits(question: str) -> list[str]:
 def query_terms(question: str) -> tuple[list[str], list[str]]:
     """(terms of the question, glossary equivalents to add) for retrieval and answering, from its
     first QUERY_CHARS characters: what a pasted page adds after that is noise, and costs time."""
-    question = question[:QUERY_CHARS]
+    base, extra = _query_terms(question[:QUERY_CHARS])
+    return list(base), list(extra)
+
+
+@lru_cache(maxsize=1 << 10)
+def _query_terms(question: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    # Cached: retrieval and the composer ask for the same question's terms (the glossary scan is slow).
     base = tokens(question)
     hits = glossary_hits(question)
     extra = [t for eq in expand(hits) for t in tokens(eq)]
-    return base, [t for t in dict.fromkeys(extra) if t not in base]
+    return tuple(base), tuple(t for t in dict.fromkeys(extra) if t not in base)
