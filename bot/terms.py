@@ -72,12 +72,11 @@ def tokens(text: str) -> list[str]:
 @lru_cache(maxsize=1 << 16)
 def _tokens(text: str) -> tuple[str, ...]:
     # Cached: answers re-tokenise the same corpus sentences for every question (jieba is slow).
-    jieba = _jieba()
     out: list[str] = []
     for match in TOKEN.finditer(normalize(text)):
         tok = match.group(0)
         if CJK_RUN.fullmatch(tok):
-            out.extend(w for w in jieba.cut_for_search(tok) if w not in stopwords())
+            out.extend(_words(tok))
             continue
         if tok in stopwords():
             continue
@@ -86,6 +85,13 @@ def _tokens(text: str) -> tuple[str, ...]:
         if len(parts) > 1:
             out.extend(p for p in parts if p not in stopwords())
     return tuple(out)
+
+
+@lru_cache(maxsize=1 << 17)
+def _words(run: str) -> tuple[str, ...]:
+    # A run of Chinese is cut the same wherever it is: a section's text, its sentences and a
+    # sentence read with the one before are made of the same runs, cut once.
+    return tuple(w for w in _jieba().cut_for_search(run) if w not in stopwords())
 
 
 def in_glossary(term: str) -> bool:
