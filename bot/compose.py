@@ -169,7 +169,8 @@ def prepare(snap: Snapshot) -> None:
     otherwise cost the first question that reaches a section."""
     for key in snap.section_chunks:
         sec = section(snap, key)
-        for text in (sec.text, heading(sec), *(said(sec, i) for i in range(len(sec.units)))):
+        texts = [sec.text, heading(sec), *(u.text for u in sec.units)]
+        for text in texts + [said(sec, i) for i in range(len(sec.units))]:
             terms_of(snap, text)
 
 
