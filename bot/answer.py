@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -284,7 +285,12 @@ def speaks_to(snap: Snapshot, question: str, line: str) -> bool:
 def lead(hit: Hit) -> str:
     """The passage's first sentence of prose that says something (never a code fence or a heading,
     a lecture's framing or a question), or ""."""
-    prose = [u.text for u in units_of(hit.chunk.text) if u.kind != "code" and len(u.text) >= 8]
+    return _lead(hit.chunk.text)
+
+
+@lru_cache(maxsize=1 << 12)  # an answer asks for its passages' leads, and the same passages come back
+def _lead(text: str) -> str:
+    prose = [u.text for u in units_of(text) if u.kind != "code" and len(u.text) >= 8]
     return next((t for t in prose if not FRAMING.search(t) and not ASKS.search(t)), prose[0] if prose else "")
 
 
