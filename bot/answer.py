@@ -17,12 +17,25 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from bot.compose import ASKS, COLUMN, FRAMING, NOW, UPDATE_SECTION, Candidate, Composer, holder, says_again, section
+from bot.compose import (
+    ASKS,
+    COLUMN,
+    FRAMING,
+    NOW,
+    UPDATE_SECTION,
+    Candidate,
+    Composer,
+    holder,
+    says_again,
+    terms_of,
+    updates_of,
+)
 from bot.refusal import RefusalOptions, refusal_text, refuse, signals
 from bot.retrieve import Hit, Retriever, Snapshot
 from bot.terms import CJK_RUN, tokens
@@ -235,14 +248,11 @@ def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, C
         return None  # it must speak to what was asked, not only to what happened to be quoted
     best: tuple[float, str, Chunk] | None = None
     for source in dict.fromkeys(chunk.source for _, chunk in chosen):
-        for key in snap.section_chunks:
-            if key[0] != source or not key[1].startswith(UPDATE_SECTION):
-                continue
-            sec = section(snap, key)
+        for sec in updates_of(snap, source):
             for unit in sec.units:
                 if unit.kind == "code" or unit.text in quoted:
                     continue
-                have = set(tokens(unit.text))
+                have = terms_of(snap, unit.text)[1]
                 shared = wanted & have
                 weight = sum(snap.idf[t] for t in shared)
                 if asked & have and (best is None or weight > best[0]):
@@ -275,7 +285,12 @@ def speaks_to(snap: Snapshot, question: str, line: str) -> bool:
 def lead(hit: Hit) -> str:
     """The passage's first sentence of prose that says something (never a code fence or a heading,
     a lecture's framing or a question), or ""."""
-    prose = [u.text for u in units_of(hit.chunk.text) if u.kind != "code" and len(u.text) >= 8]
+    return _lead(hit.chunk.text)
+
+
+@lru_cache(maxsize=1 << 12)  # an answer asks for its passages' leads, and the same passages come back
+def _lead(text: str) -> str:
+    prose = [u.text for u in units_of(text) if u.kind != "code" and len(u.text) >= 8]
     return next((t for t in prose if not FRAMING.search(t) and not ASKS.search(t)), prose[0] if prose else "")
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from bot.answer import Answer, Citation, Evidence, extract, gather, ms_since
+from bot.compose import prepare
 from bot.database import DatabaseUnavailable
 from bot.errors import BadFeedback, BadQuestion, ConversationNotFound, KqaError, NotReady
 from bot.followup import Condenser, carry, key_terms, search_text
@@ -131,7 +132,7 @@ class Bot:
     def __init__(self, settings: Settings, store: Store, embedder: Embedder, history: History,
                  generator: Generator | None = None) -> None:
         self.settings, self.store, self.embedder, self.history = settings, store, embedder, history
-        self.retriever = Retriever(store, embedder, settings.retrieval)
+        self.retriever = Retriever(store, embedder, settings.retrieval, prepare=prepare)
         self.cache = AnswerCache(settings.cache.answers)
         self.generator: Generator | None = None
         self.condenser: Condenser | None = None

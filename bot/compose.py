@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,7 @@ EXTENDED_CHARS = 600  # a list or code block that is the answer may take the bud
 WHOLE_SECTION = 1.3  # a section this much over the budget is still shown whole rather than cut
 WHOLE_FLOOR = 0.15  # units of a section shown whole that score below this share of its best are left out
 SECOND_SECTION = 0.5  # a second section is quoted only when it is at least this likely to answer
+OFF_MEANING = 0.15  # ... or units with none of the question's terms this far below the best unit's cosine
 UNIT_FLOOR = 0.35  # units scored below this share of the section's best are left out
 SAME_MEANING = 0.975  # cosine of two units' vectors above which they say the same thing
 SAME_ELSEWHERE = 0.94  # ... when they come from different files
@@ -160,6 +162,51 @@ def section(snap: Snapshot, key: tuple[str, str]) -> Section:
     found = Section(key[0], key[1], offset, text, chunks, tuple(units_of(text)))
     snap.sections_cache[key] = found
     return found
+
+
+def prepare(snap: Snapshot) -> None:
+    """Read every section of the snapshot once, with the terms of its text, heading and units,
+    before it answers: tokenising the corpus (jieba) is most of what composing an answer would
+    otherwise cost the first question that reaches a section."""
+    for key in snap.section_chunks:
+        sec = section(snap, key)
+        texts = [sec.text, heading(sec), *(u.text for u in sec.units)]
+        for text in texts + [said(sec, i) for i in range(len(sec.units))]:
+            terms_of(snap, text)
+
+
+def terms_of(snap: Snapshot, text: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A text of the corpus's terms (`tokens`, in order) and their set, read once per snapshot."""
+    found: tuple[tuple[str, ...], frozenset[str]] | None = snap.terms_cache.get(text)
+    if found is None:
+        toks = tuple(tokens(text))
+        found = snap.terms_cache[text] = (toks, frozenset(toks))
+    return found
+
+
+def heading(sec: Section) -> str:
+    """The section's heading as its units are scored against it: the file's title and the section's name."""
+    return f"{sec.chunks[0].title if sec.chunks else ''} {sec.name}"
+
+
+def said(sec: Section, i: int) -> str:
+    """What the section's unit `i` says: a sentence that leans on the one before (因此…, 上面这段…)
+    is about what that one names, so it is read with it."""
+    unit = sec.units[i]
+    leans = i > 0 and (LEANS.match(unit.text) or POINTS_BACK.search(unit.text)) is not None
+    return f"{sec.units[i - 1].text} {unit.text}" if leans else unit.text
+
+
+def updates_of(snap: Snapshot, source: str) -> list[Section]:
+    """The file's 现状 sections, in the order of the snapshot's sections (read once per snapshot)."""
+    if not snap.updates_cache:
+        found: dict[str, list[tuple[str, str]]] = {}
+        for key in snap.section_chunks:
+            if key[1].startswith(UPDATE_SECTION):
+                found.setdefault(key[0], []).append(key)
+        snap.updates_cache.update(found)
+        snap.updates_cache.setdefault("", [])  # filled, even for a corpus without updates
+    return [section(snap, key) for key in snap.updates_cache.get(source, ())]
 
 
 def holder(sec: Section, unit: Unit) -> Chunk | None:
@@ -329,7 +376,7 @@ class Composer:
         scores = sorted((c.score for c in prose), reverse=True)
         size = sum(len(c.unit.text) for c in prose)
         return np.array([
-            1.0, self.match(f"{sec.chunks[0].title if sec.chunks else ''} {sec.name}"), scores[0],
+            1.0, self.match(heading(sec)), scores[0],
             float(np.mean(scores[:3])), max(c.features[3] for c in prose),
             1.0 / (1.0 + 0.35 * (rank - 1)) if rank else 0.0, float(rank == 0), float(sec.source.startswith("faq/")),
             float("思考题" in sec.name and not self.about_lecture), float(sec.name.startswith(UPDATE_SECTION)),
@@ -370,7 +417,9 @@ class Composer:
         if not prose:
             return []
         floor = WHOLE_FLOOR * max(c.score for c in prose)
-        keep = {c.order for c in prose if c.score >= floor}
+        near = max(c.features[4] for c in prose) - OFF_MEANING
+        # Off the question: scored far below the section's best, or far from its meaning with none of its terms.
+        keep = {c.order for c in prose if c.score >= floor and (c.features[1] > 0 or c.features[4] >= near)}
         for c in prose:
             if c.order in keep:
                 keep |= {g.order for g in self.group(c, prose)}
@@ -391,7 +440,7 @@ class Composer:
         out: list[Candidate] = []
         spans = [(h.chunk.source, h.chunk.start, h.chunk.end) for h in hits]
         for sec, rank in self.sections(hits):
-            heading = self.match(f"{sec.chunks[0].title if sec.chunks else ''} {sec.name}")
+            heading_match = self.match(heading(sec))
             thought = "思考题" in sec.name and not self.about_lecture
             update = sec.name.startswith(UPDATE_SECTION)
             faq = sec.source.startswith("faq/")
@@ -402,13 +451,11 @@ class Composer:
                 if unit.kind == "code":
                     continue
                 c.framing = not self.about_lecture and bool(FRAMING.search(unit.text))
-                # A sentence that leans on the one before is about what that one names.
-                leans = i > 0 and (LEANS.match(unit.text) or POINTS_BACK.search(unit.text)) is not None
-                said = f"{sec.units[i - 1].text} {unit.text}" if leans else unit.text
-                c.terms = frozenset(t for t in tokens(said) if t in self.weights)
+                what = said(sec, i)
+                c.terms = frozenset(t for t in terms_of(self.snap, what)[0] if t in self.weights)
                 start, end = sec.offset + unit.start, sec.offset + unit.end
                 c.features[:] = (
-                    1.0, self.match(said), heading, 0.0, self.meaning(sec, unit),
+                    1.0, self.match(what), heading_match, 0.0, self.meaning(sec, unit),
                     1.0 / (1.0 + 0.35 * (rank - 1)) if rank else 0.0, float(first),
                     float(any(src == sec.source and s <= start and end <= e for src, s, e in spans)),
                     float(c.framing), float(unit.kind == "sentence" and ASKS.search(unit.text) is not None),
@@ -457,8 +504,8 @@ class Composer:
         return float(self.snap.unit_vectors[row] @ self.query)
 
     def match(self, text: str) -> float:
-        """The idf-weighted share of the question's terms that `text` contains."""
-        found = set(tokens(text))
+        """The idf-weighted share of the question's terms that `text` (a text of the corpus) contains."""
+        found = terms_of(self.snap, text)[1]
         return sum(w for t, w in self.weights.items() if t in found) / self.total
 
     # groups: a unit with what it needs
@@ -618,12 +665,13 @@ def is_original(sec: Section) -> bool:
     return bool(sec.chunks) and sec.chunks[0].kind == COLUMN
 
 
-def _grams(text: str) -> set[str]:
+@lru_cache(maxsize=1 << 14)  # restates() compares the same corpus units again and again
+def _grams(text: str) -> frozenset[str]:
     text = re.sub(r"\s+", "", text)
-    return {text[i : i + 2] for i in range(len(text) - 1)}
+    return frozenset(text[i : i + 2] for i in range(len(text) - 1))
 
 
-def _overlap(a: set[str], b: set[str]) -> float:
+def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
     """Containment of the smaller in the larger: a restatement is often a shorter version."""
     small = min(len(a), len(b))
     return len(a & b) / small if small else 0.0

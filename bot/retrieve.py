@@ -18,6 +18,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -98,6 +99,8 @@ class Snapshot:
     file_sections: dict[str, list[tuple[str, str]]]  # source -> its (source, section) keys, in order
     text: str  # every passage with its title and section, normalised (bot.terms.normalize), for lookups
     sections_cache: dict[tuple[str, str], Any] = field(default_factory=dict)  # bot.compose's, filled lazily
+    terms_cache: dict[str, Any] = field(default_factory=dict)  # bot.compose's: a corpus text's terms
+    updates_cache: dict[str, Any] = field(default_factory=dict)  # bot.compose's: a file's 现状 sections
     mentions_cache: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
@@ -162,8 +165,10 @@ MENTIONS_KEPT = 50_000
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder, options: RetrievalOptions) -> None:
+    def __init__(self, store: Store, embedder: Embedder, options: RetrievalOptions,
+                 prepare: Callable[[Snapshot], None] | None = None) -> None:
         self.store, self.embedder, self.options = store, embedder, options
+        self.prepare = prepare  # run on a loaded snapshot before it answers (bot.compose.prepare)
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
         self._lock = threading.Lock()  # one look at the store at a time
@@ -211,7 +216,10 @@ class Retriever:
             info = self.store.require(self.embedder.identity)
             snap = self._snapshot
             if snap is None or snap.info.collection != info.collection:
-                snap = self._snapshot = Snapshot.load(self.store, info)
+                snap = Snapshot.load(self.store, info)
+                if self.prepare is not None:
+                    self.prepare(snap)
+                self._snapshot = snap
         except StoreUnavailable as exc:
             state = self._state
             if state.unreachable_since is None and self._snapshot is not None:

@@ -72,12 +72,11 @@ def tokens(text: str) -> list[str]:
 @lru_cache(maxsize=1 << 16)
 def _tokens(text: str) -> tuple[str, ...]:
     # Cached: answers re-tokenise the same corpus sentences for every question (jieba is slow).
-    jieba = _jieba()
     out: list[str] = []
     for match in TOKEN.finditer(normalize(text)):
         tok = match.group(0)
         if CJK_RUN.fullmatch(tok):
-            out.extend(w for w in jieba.cut_for_search(tok) if w not in stopwords())
+            out.extend(_words(tok))
             continue
         if tok in stopwords():
             continue
@@ -86,6 +85,13 @@ def _tokens(text: str) -> tuple[str, ...]:
         if len(parts) > 1:
             out.extend(p for p in parts if p not in stopwords())
     return tuple(out)
+
+
+@lru_cache(maxsize=1 << 17)
+def _words(run: str) -> tuple[str, ...]:
+    # A run of Chinese is cut the same wherever it is: a section's text, its sentences and a
+    # sentence read with the one before are made of the same runs, cut once.
+    return tuple(w for w in _jieba().cut_for_search(run) if w not in stopwords())
 
 
 def in_glossary(term: str) -> bool:
@@ -123,8 +129,14 @@ def glossary_hits(question: str) -> list[str]:
 def query_terms(question: str) -> tuple[list[str], list[str]]:
     """(terms of the question, glossary equivalents to add) for retrieval and answering, from its
     first QUERY_CHARS characters: what a pasted page adds after that is noise, and costs time."""
-    question = question[:QUERY_CHARS]
+    base, extra = _query_terms(question[:QUERY_CHARS])
+    return list(base), list(extra)
+
+
+@lru_cache(maxsize=1 << 10)
+def _query_terms(question: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    # Cached: retrieval and the composer ask for the same question's terms (the glossary scan is slow).
     base = tokens(question)
     hits = glossary_hits(question)
     extra = [t for eq in expand(hits) for t in tokens(eq)]
-    return base, [t for t in dict.fromkeys(extra) if t not in base]
+    return tuple(base), tuple(t for t in dict.fromkeys(extra) if t not in base)

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from api.settings import Settings
-from bot.answer import MARKER, Answer, speaks_to
+from bot.answer import MARKER, Answer, extract, gather, speaks_to
 from bot.bot import Bot
 from bot.compose import FRAMING, Composer
 from bot.evaluate import cited_exactly, segments
-from bot.retrieve import Hit
+from bot.retrieve import Hit, Retriever
+from bot.terms import tokens
 from index.build import build_index
 from index.embed import Embedder
 from index.store import Store, StoreOptions
@@ -262,6 +263,24 @@ def test_a_refusals_closest_passages_quote_prose_never_code(trap: Bot, tmp_path:
     ans = trap.answer("红烧肉怎么做才不腻？")
     assert ans.refused and ans.citations
     assert all(not c.quote.startswith(("```", "#")) and c.quote in c.text for c in ans.citations)
+
+
+def test_a_snapshot_read_ahead_answers_as_one_read_as_questions_come(trap: Bot) -> None:
+    prepared = trap.retriever.snapshot()
+    # bot.compose.prepare ran when it loaded: every section read, with its units' terms as tokens() reads them
+    assert prepared.sections_cache.keys() == prepared.section_chunks.keys()
+    units = {u.text for sec in prepared.sections_cache.values() for u in sec.units}
+    assert units <= prepared.terms_cache.keys()
+    assert all(terms == (tuple(tokens(text)), frozenset(tokens(text))) for text, terms in prepared.terms_cache.items())
+    fresh = Retriever(trap.store, trap.embedder, trap.settings.retrieval)
+    assert not fresh.snapshot().terms_cache  # nothing read ahead: the composer reads as questions come
+    options = trap.settings
+    for question in ("Pod 的生命周期有哪几个阶段，分别是什么意思？", "FlexVolume 插件是怎么工作的？",
+                     "为什么 Job 的 Pod 要把 restartPolicy 设成 OnFailure？", "what are the phases of a pod?"):
+        ahead = extract(gather(question, trap.retriever, options.answer, options.refusal), options.answer,
+                        options.refusal)
+        asked = extract(gather(question, fresh, options.answer, options.refusal), options.answer, options.refusal)
+        assert (ahead.answer, ahead.citations) == (asked.answer, asked.citations), question
 
 
 def test_a_lecture_pointing_back_at_earlier_ones_is_framing() -> None:
