@@ -491,6 +491,8 @@ class Composer:
             # answer may sit in one no passage of the top few came from).
             source = found[0][0].source
             last = max(rank for _, rank in found) + 1
+            # Its opening answers the title's question: it ranks with the entry's best passage.
+            found = [(sec, found[0][1] if sec.source == source and not rank else rank) for sec, rank in found]
             for key in self.snap.file_sections.get(source, ()):
                 if key not in have and not key[1].startswith(UPDATE_SECTION):
                     found.append((section(self.snap, key), last))
