@@ -17,7 +17,9 @@ LIST_ITEM = re.compile(r"[ \t]{0,8}(?:[-*+•]|\d{1,3}[.)、]|（\d{1,3}）|\(\d
 TABLE_ROW = re.compile(r"[ \t]{0,8}\|")
 HEADING = re.compile(r"#{1,6}[ \t]")
 # The end of a sentence inside a line: 。！？ (and any closing marks), or . ! ? before whitespace.
-STOP = re.compile(r"[。！？]+[”’」』）)\]]{0,3}|[.!?](?=\s)")
+# A Latin full stop ends a sentence only before a capital, a quote or the line's end: in Chinese
+# text "COPY . . 带进镜像", ".wh. 前缀" and "memory/... 这类" go on.
+STOP = re.compile(r"[。！？]+[”’」』）)\]]{0,3}|[.!?](?=\s+[A-Z\"“(\[]|\s*$)")
 INLINE_CODE = re.compile(r"`[^`\n]{1,400}`")
 
 Kind = Literal["sentence", "item", "code"]
