@@ -4,7 +4,8 @@ operating point and how it was measured are in docs/refusal.md.
 
 Four signals, each cheap and each explainable to a reader:
 - `dense`: cosine similarity of the question and the best passage (e5 scores are compressed,
-  so this alone cannot separate in-domain from off-topic);
+  so this alone cannot separate in-domain from off-topic; an English question scores lower
+  against the Chinese corpus, so it has a floor of its own);
 - `margin`: how far the best passage stands above the corpus' background (ranks 21-50): an
   off-topic question finds every passage about equally (un)related;
 - `unknown`: identifiers the question asks about (camelCase fields, dotted paths, --flags,
@@ -57,6 +58,8 @@ PROSE_VERBS = frozenset(
 
 class RefusalOptions(BaseModel):
     min_dense: float = Field(0.865, description="Refuse below this cosine similarity of the best passage.")
+    min_dense_en: float = Field(0.862, description="The same floor for a question with no Chinese in it: an "
+                                "English question scores lower cosines against the Chinese corpus.")
     min_margin: float = Field(0.01, description="Refuse when the best passage stands less than this above "
                                                 "the corpus background (cosine).")
     unseen_min_dense: float = Field(0.90, description="Refuse a question with a term the corpus never uses (a "
@@ -75,6 +78,7 @@ class Signals:
     unknown: tuple[str, ...]  # names the corpus never uses: refused whatever else is true
     unseen: tuple[str, ...] = ()  # other terms it never uses: refused unless the evidence is strong
     absent: tuple[str, ...] = ()  # names it uses, but not in the passages found: they are about a neighbour
+    english: bool = False  # no Chinese in the question: its cosines run lower (docs/refusal.md)
 
     def as_dict(self) -> dict[str, float]:
         return {"dense": round(self.dense, 4), "margin": round(self.margin, 4),
@@ -117,6 +121,7 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
         unknown=tuple(dict.fromkeys(unknown)),
         unseen=tuple(dict.fromkeys(unseen)),
         absent=absent_names(snap, scan, hits[:SUPPORT_PASSAGES]),
+        english=not CJK_RUN.search(question),
     )
 
 
@@ -261,7 +266,8 @@ def _pos(text: str) -> list[tuple[str, str]]:
 
 def refuse(sig: Signals, options: RefusalOptions) -> bool:
     """The calibrated rule (docs/refusal.md): any one weak signal is enough."""
-    return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < options.min_dense
+    floor = options.min_dense_en if sig.english else options.min_dense
+    return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < floor
             or (bool(sig.unseen) and sig.dense < options.unseen_min_dense)
             or (bool(sig.absent) and sig.dense < options.absent_min_dense))
 

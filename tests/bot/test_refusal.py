@@ -1,7 +1,7 @@
 """The refusal signals and rule on the fixture corpus (real model, real Chroma)."""
 
 from bot.bot import Bot
-from bot.refusal import RefusalOptions, Signals, refuse, unseen_terms
+from bot.refusal import RefusalOptions, Signals, refuse, signals, unseen_terms
 
 
 def test_unseen_terms_are_latin_words_of_a_chinese_question_the_corpus_never_uses(bot: Bot) -> None:
@@ -19,6 +19,24 @@ def test_an_unseen_term_refuses_only_with_middling_evidence() -> None:
     assert not refuse(Signals(dense=middling, margin=0.05, unknown=()), options)
     assert refuse(Signals(dense=middling, margin=0.05, unknown=(), unseen=("velero",)), options)
     assert not refuse(Signals(dense=strong, margin=0.05, unknown=(), unseen=("velero",)), options)
+
+
+def test_an_english_question_has_a_cosine_floor_of_its_own() -> None:
+    options = RefusalOptions()
+    assert options.min_dense_en < options.min_dense
+    between = (options.min_dense_en + options.min_dense) / 2
+    assert not refuse(Signals(dense=between, margin=0.05, unknown=(), english=True), options)
+    assert refuse(Signals(dense=between, margin=0.05, unknown=()), options)  # a Chinese question at that cosine
+    assert refuse(Signals(dense=options.min_dense_en - 0.001, margin=0.05, unknown=(), english=True), options)
+    # the English floor is the only one that moves for it: a made-up name still refuses at any cosine
+    assert refuse(Signals(dense=0.95, margin=0.05, unknown=("podReplicaBalancer",), english=True), options)
+
+
+def test_the_question_s_language_reaches_the_rule(bot: Bot) -> None:
+    snap = bot.retriever.snapshot()
+    for question, english in (("how does a Pod get its IP address?", True), ("Pod 的 IP 是怎么分配的", False),
+                              ("kubectl get pods 显示 Pending 是为啥", False)):
+        assert signals(snap, question, bot.retriever.retrieve(question, k=5)).english is english, question
 
 
 def test_a_chinese_question_about_a_tool_the_corpus_never_names_is_refused_with_passages(bot: Bot) -> None:
