@@ -33,7 +33,10 @@ from bot.terms import CJK_RUN, DATA, _jieba, expand, glossary_hits, in_glossary,
 WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
 TITLED = re.compile(r"(?<![A-Za-z0-9_.-])[A-Z][a-z]{3,30}(?![A-Za-z0-9_-])")
 # CamelCase in any case (podReplicaBalancer, PodSecurityPolicy): at least two humps.
-CAMEL = re.compile(r"\b(?:[A-Z][a-z0-9]{1,30}|[a-z]{1,30})(?:[A-Z][a-z0-9]{1,30}){1,8}[A-Z]?\b")
+CAMEL = re.compile(r"\b(?:[A-Z][a-z0-9]{1,30}|[a-z]{1,30})(?:[A-Z][a-z0-9]{1,30}){1,8}[A-Z]?\b"
+                   # an acronym as a hump, last (stickyPodIP, hostIPC) or first (HTTPRoute, OOMKilled); not
+                   # an acronym's plural (PVCs) or version (IPv6)
+                   r"|\b[a-z]{1,30}(?:[A-Z][a-z0-9]{1,30}){0,8}[A-Z]{2,6}\b|\b[A-Z]{2,6}(?:[A-Z][a-z0-9]{2,30}){1,8}\b")
 DOTTED = re.compile(r"\b(?:spec|metadata|status|data)\.[\w.]{1,80}")
 # Component-style names: kube-meshd, node-local-dns (in an English question only with a known
 # prefix or a digit: English has hyphenated words of its own).

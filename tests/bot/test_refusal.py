@@ -53,6 +53,8 @@ MADE_UP = [
     ("专栏里讲的 PodReplicaBalancer 控制器怎么配", "PodReplicaBalancer"),  # CamelCase, any case
     ("podReplicaBalancer 这个控制器是干嘛的", "podReplicaBalancer"),
     ("kube-meshd 这个组件负责啥", "kube-meshd"),  # a component-style name
+    ("Service 的 stablePodIP 字段怎么开", "stablePodIP"),  # an acronym as the last hump
+    ("HTTPBalancer 这个对象在哪个 API 组里", "HTTPBalancer"),  # an acronym as the first hump
     ("给 Pod 加上 scheduler.kubernetes.io/prefer-idle-node 注解会怎样", "scheduler.kubernetes.io/prefer-idle-node"),
     ("Service 的 clusterIP: Floating 是什么意思", "clusterIP: Floating"),  # a value the field never takes
     ("Pod 的 Premium 级别是不是比别的都高", "Premium"),  # a capitalised name in a Chinese question
@@ -76,6 +78,7 @@ def test_real_names_the_corpus_uses_are_answered(bot: Bot) -> None:
         ans = bot.answer(question)
         assert not ans.refused and not ans.not_covered, (question, ans.confidence)
     assert not bot.answer("Headless Service 的 clusterIP: None 是什么意思").refused  # a value it does take
+    assert not bot.answer("Headless Service 的 clusterIP 为什么是 None").refused  # an acronym hump it uses
 
 
 def test_an_english_question_about_a_product_the_corpus_never_names(bot: Bot) -> None:
