@@ -61,8 +61,9 @@ PROSE_VERBS = frozenset(
 
 class RefusalOptions(BaseModel):
     min_dense: float = Field(0.865, description="Refuse below this cosine similarity of the best passage.")
-    min_dense_en: float = Field(0.862, description="The same floor for a question with no Chinese in it: an "
-                                "English question scores lower cosines against the Chinese corpus.")
+    min_dense_en: float = Field(0.865, description="The same floor for a question with no Chinese in it (an "
+                                "English question scores lower cosines against the Chinese corpus; lowering this "
+                                "answers more English questions and refuses fewer unanswerable ones).")
     min_margin: float = Field(0.01, description="Refuse when the best passage stands less than this above "
                                                 "the corpus background (cosine).")
     unseen_min_dense: float = Field(0.90, description="Refuse a question with a term the corpus never uses (a "

@@ -22,8 +22,7 @@ def test_an_unseen_term_refuses_only_with_middling_evidence() -> None:
 
 
 def test_an_english_question_has_a_cosine_floor_of_its_own() -> None:
-    options = RefusalOptions()
-    assert options.min_dense_en < options.min_dense
+    options = RefusalOptions(min_dense_en=0.845)
     between = (options.min_dense_en + options.min_dense) / 2
     assert not refuse(Signals(dense=between, margin=0.05, unknown=(), english=True), options)
     assert refuse(Signals(dense=between, margin=0.05, unknown=()), options)  # a Chinese question at that cosine
