@@ -4,7 +4,8 @@ operating point and how it was measured are in docs/refusal.md.
 
 Four signals, each cheap and each explainable to a reader:
 - `dense`: cosine similarity of the question and the best passage (e5 scores are compressed,
-  so this alone cannot separate in-domain from off-topic);
+  so this alone cannot separate in-domain from off-topic; an English question scores lower
+  against the Chinese corpus, so it has a floor of its own);
 - `margin`: how far the best passage stands above the corpus' background (ranks 21-50): an
   off-topic question finds every passage about equally (un)related;
 - `unknown`: identifiers the question asks about (camelCase fields, dotted paths, --flags,
@@ -32,7 +33,10 @@ from bot.terms import CJK_RUN, DATA, _jieba, expand, glossary_hits, in_glossary,
 WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
 TITLED = re.compile(r"(?<![A-Za-z0-9_.-])[A-Z][a-z]{3,30}(?![A-Za-z0-9_-])")
 # CamelCase in any case (podReplicaBalancer, PodSecurityPolicy): at least two humps.
-CAMEL = re.compile(r"\b(?:[A-Z][a-z0-9]{1,30}|[a-z]{1,30})(?:[A-Z][a-z0-9]{1,30}){1,8}[A-Z]?\b")
+CAMEL = re.compile(r"\b(?:[A-Z][a-z0-9]{1,30}|[a-z]{1,30})(?:[A-Z][a-z0-9]{1,30}){1,8}[A-Z]?\b"
+                   # an acronym as a hump, last (stickyPodIP, hostIPC) or first (HTTPRoute, OOMKilled); not
+                   # an acronym's plural (PVCs) or version (IPv6)
+                   r"|\b[a-z]{1,30}(?:[A-Z][a-z0-9]{1,30}){0,8}[A-Z]{2,6}\b|\b[A-Z]{2,6}(?:[A-Z][a-z0-9]{2,30}){1,8}\b")
 DOTTED = re.compile(r"\b(?:spec|metadata|status|data)\.[\w.]{1,80}")
 # Component-style names: kube-meshd, node-local-dns (in an English question only with a known
 # prefix or a digit: English has hyphenated words of its own).
@@ -57,6 +61,9 @@ PROSE_VERBS = frozenset(
 
 class RefusalOptions(BaseModel):
     min_dense: float = Field(0.865, description="Refuse below this cosine similarity of the best passage.")
+    min_dense_en: float = Field(0.865, description="The same floor for a question with no Chinese in it (an "
+                                "English question scores lower cosines against the Chinese corpus; lowering this "
+                                "answers more English questions and refuses fewer unanswerable ones).")
     min_margin: float = Field(0.01, description="Refuse when the best passage stands less than this above "
                                                 "the corpus background (cosine).")
     unseen_min_dense: float = Field(0.90, description="Refuse a question with a term the corpus never uses (a "
@@ -75,6 +82,7 @@ class Signals:
     unknown: tuple[str, ...]  # names the corpus never uses: refused whatever else is true
     unseen: tuple[str, ...] = ()  # other terms it never uses: refused unless the evidence is strong
     absent: tuple[str, ...] = ()  # names it uses, but not in the passages found: they are about a neighbour
+    english: bool = False  # no Chinese in the question: its cosines run lower (docs/refusal.md)
 
     def as_dict(self) -> dict[str, float]:
         return {"dense": round(self.dense, 4), "margin": round(self.margin, 4),
@@ -117,6 +125,7 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
         unknown=tuple(dict.fromkeys(unknown)),
         unseen=tuple(dict.fromkeys(unseen)),
         absent=absent_names(snap, scan, hits[:SUPPORT_PASSAGES]),
+        english=not CJK_RUN.search(question),
     )
 
 
@@ -261,7 +270,8 @@ def _pos(text: str) -> list[tuple[str, str]]:
 
 def refuse(sig: Signals, options: RefusalOptions) -> bool:
     """The calibrated rule (docs/refusal.md): any one weak signal is enough."""
-    return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < options.min_dense
+    floor = options.min_dense_en if sig.english else options.min_dense
+    return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < floor
             or (bool(sig.unseen) and sig.dense < options.unseen_min_dense)
             or (bool(sig.absent) and sig.dense < options.absent_min_dense))
 

@@ -1,7 +1,7 @@
 """The refusal signals and rule on the fixture corpus (real model, real Chroma)."""
 
 from bot.bot import Bot
-from bot.refusal import RefusalOptions, Signals, refuse, unseen_terms
+from bot.refusal import RefusalOptions, Signals, refuse, signals, unseen_terms
 
 
 def test_unseen_terms_are_latin_words_of_a_chinese_question_the_corpus_never_uses(bot: Bot) -> None:
@@ -21,6 +21,23 @@ def test_an_unseen_term_refuses_only_with_middling_evidence() -> None:
     assert not refuse(Signals(dense=strong, margin=0.05, unknown=(), unseen=("velero",)), options)
 
 
+def test_an_english_question_has_a_cosine_floor_of_its_own() -> None:
+    options = RefusalOptions(min_dense_en=0.845)
+    between = (options.min_dense_en + options.min_dense) / 2
+    assert not refuse(Signals(dense=between, margin=0.05, unknown=(), english=True), options)
+    assert refuse(Signals(dense=between, margin=0.05, unknown=()), options)  # a Chinese question at that cosine
+    assert refuse(Signals(dense=options.min_dense_en - 0.001, margin=0.05, unknown=(), english=True), options)
+    # the English floor is the only one that moves for it: a made-up name still refuses at any cosine
+    assert refuse(Signals(dense=0.95, margin=0.05, unknown=("podReplicaBalancer",), english=True), options)
+
+
+def test_the_question_s_language_reaches_the_rule(bot: Bot) -> None:
+    snap = bot.retriever.snapshot()
+    for question, english in (("how does a Pod get its IP address?", True), ("Pod 的 IP 是怎么分配的", False),
+                              ("kubectl get pods 显示 Pending 是为啥", False)):
+        assert signals(snap, question, bot.retriever.retrieve(question, k=5)).english is english, question
+
+
 def test_a_chinese_question_about_a_tool_the_corpus_never_names_is_refused_with_passages(bot: Bot) -> None:
     answer = bot.answer("用 velero 把 Namespace 备份到 minio 要怎么配置")
     assert answer.refused and answer.citations
@@ -35,6 +52,8 @@ MADE_UP = [
     ("专栏里讲的 PodReplicaBalancer 控制器怎么配", "PodReplicaBalancer"),  # CamelCase, any case
     ("podReplicaBalancer 这个控制器是干嘛的", "podReplicaBalancer"),
     ("kube-meshd 这个组件负责啥", "kube-meshd"),  # a component-style name
+    ("Service 的 stablePodIP 字段怎么开", "stablePodIP"),  # an acronym as the last hump
+    ("HTTPBalancer 这个对象在哪个 API 组里", "HTTPBalancer"),  # an acronym as the first hump
     ("给 Pod 加上 scheduler.kubernetes.io/prefer-idle-node 注解会怎样", "scheduler.kubernetes.io/prefer-idle-node"),
     ("Service 的 clusterIP: Floating 是什么意思", "clusterIP: Floating"),  # a value the field never takes
     ("Pod 的 Premium 级别是不是比别的都高", "Premium"),  # a capitalised name in a Chinese question
@@ -58,6 +77,7 @@ def test_real_names_the_corpus_uses_are_answered(bot: Bot) -> None:
         ans = bot.answer(question)
         assert not ans.refused and not ans.not_covered, (question, ans.confidence)
     assert not bot.answer("Headless Service 的 clusterIP: None 是什么意思").refused  # a value it does take
+    assert not bot.answer("Headless Service 的 clusterIP 为什么是 None").refused  # an acronym hump it uses
 
 
 def test_an_english_question_about_a_product_the_corpus_never_names(bot: Bot) -> None:

@@ -15,9 +15,11 @@ def test_nested_groups_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("KQA_STORE__URL", "http://chroma:8000")
     monkeypatch.setenv("KQA_EMBED__BATCH_SIZE", "4")
     monkeypatch.setenv("KQA_REFUSAL__MIN_DENSE", "0.8")
+    monkeypatch.setenv("KQA_REFUSAL__MIN_DENSE_EN", "0.78")
     monkeypatch.setenv("KQA_ACCESS__API_KEYS", "k1,k2")
     s = Settings()
     assert s.store.url == "http://chroma:8000" and s.embed.batch_size == 4 and s.refusal.min_dense == 0.8
+    assert s.refusal.min_dense_en == 0.78
     assert [(k.scope, k.secret.get_secret_value()) for k in s.access.api_keys] == [("full", "k1"), ("full", "k2")]
 
 
