@@ -302,9 +302,12 @@ class Composer:
             if not terms:
                 continue
             key = max(terms, key=self.weights.__getitem__)
-            if key in plan.covered:
+            said = " ".join(c.unit.text for c in plan.picked.values()).lower()
+            if key in plan.covered or key in said:
                 continue
-            found = [c for c in cands if key in c.terms and c.unit.kind != "code" and not c.framing and not plan.has(c)]
+            # A Latin term counts inside a longer name too: "required" in requiredDuringScheduling….
+            found = [c for c in cands if (key in c.terms or (key.isascii() and key in c.unit.text.lower()))
+                     and c.unit.kind != "code" and not c.framing and not plan.has(c)]
             for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
                 units = self.group(c, [x for x in cands if x.section is c.section])
                 if units and plan.chars + sum(len(u.unit.text) for u in units if not plan.has(u)) <= EXTENDED_CHARS:

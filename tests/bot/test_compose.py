@@ -119,6 +119,22 @@ spec:
 ```
 """
 
+AFFINITY = """---
+lecture: 42
+title: nodeSelector 还是 nodeAffinity？
+kind: faq
+---
+
+# nodeSelector 还是 nodeAffinity？
+
+nodeSelector 按标签精确选节点，nodeAffinity 是它的增强版，能表达“或”和“尽量满足”。
+
+## 硬性要求与软性偏好
+
+requiredDuringSchedulingIgnoredDuringExecution 是硬性要求，不满足就不调度。
+preferredDuringSchedulingIgnoredDuringExecution 只是按权重加分的偏好。
+"""
+
 EVICTED = """---
 lecture: 40
 title: 集群里一堆 Evicted 的 Pod 是怎么回事？
@@ -162,6 +178,7 @@ def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
     (corpus / "column" / "17-rollout.md").write_text(ROLLOUT, encoding="utf-8")
     (corpus / "faq" / "001-pod-phase.md").write_text(FAQ, encoding="utf-8")
     (corpus / "faq" / "002-evicted.md").write_text(EVICTED, encoding="utf-8")
+    (corpus / "faq" / "003-affinity.md").write_text(AFFINITY, encoding="utf-8")
     settings = Settings(corpus_dir=corpus, store=StoreOptions(path=root / "index"), data_dir=root / "data")
     build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
     return Bot.open(settings, embedder)
@@ -257,6 +274,11 @@ def test_every_section_of_a_faq_entry_that_answers_best_is_a_candidate(trap: Bot
     assert names == {"", "从 Message 读出原因", "怎么清理"}  # the answer sits in a section no passage came from
     ans = trap.answer("Evicted 的 Pod 怎么清理")
     assert "按 Failed 阶段批量删除" in ans.answer, ans.answer
+
+
+def test_each_part_of_a_question_is_answered_even_when_its_term_sits_inside_a_longer_name(trap: Bot) -> None:
+    ans = trap.answer("nodeSelector 和 nodeAffinity 选哪个？required 和 preferred 啥区别")
+    assert "nodeAffinity 是它的增强版" in ans.answer and "是硬性要求" in ans.answer, ans.answer
 
 
 def test_a_refusals_closest_passages_quote_prose_never_code(trap: Bot, tmp_path: Path) -> None:
