@@ -66,6 +66,7 @@ WHOLE_SECTION = 1.3  # a section this much over the budget is still shown whole 
 WHOLE_FLOOR = 0.15  # units of a section shown whole that score below this share of its best are left out
 SECOND_SECTION = 0.5  # a second section is quoted only when it is at least this likely to answer
 OFF_MEANING = 0.15  # ... or units with none of the question's terms this far below the best unit's cosine
+SHORT, SHORT_FLOOR = 0.4, 0.2  # below this share of the budget, units down to this share of the best count
 UNIT_FLOOR = 0.35  # units scored below this share of the section's best are left out
 SAME_MEANING = 0.975  # cosine of two units' vectors above which they say the same thing
 SAME_ELSEWHERE = 0.94  # ... when they come from different files
@@ -337,7 +338,8 @@ class Composer:
             # The next unit: likely to answer, and saying something of the question not yet said.
             c, weight, group = max(pool, key=lambda p: p[1] * self.novelty(p[0], plan))
             pool.remove((c, weight, group))
-            if weight < UNIT_FLOOR * top:
+            # A short answer so far may take a less likely unit: the reader asked for more than a line.
+            if weight < (SHORT_FLOOR if plan.chars < self.max_chars * SHORT else UNIT_FLOOR) * top:
                 break
             if plan.has(c) or self.restates(c, plan):
                 continue
