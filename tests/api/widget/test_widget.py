@@ -346,8 +346,12 @@ def test_open_and_ask_in_chinese_streams_a_cited_answer(tabs, site: str) -> None
     record = stored(tab)["msgs"][-1]
     assert tab.page.evaluate("window.__csp") == [], "the widget works under the demo page's strict CSP"
     shown = text.evaluate("""el => Array.from(el.childNodes).map(n => n.nodeType === 3 ? n.data
-        : n.tagName === 'CODE' ? '`' + n.textContent + '`' : '[' + n.textContent + ']').join('')""")
-    assert shown == record["answer"], "the answer is shown exactly: markers as buttons, `code` as code"
+        : n.tagName === 'CODE' ? '`' + n.textContent + '`'
+        : n.tagName === 'PRE' ? '<pre>' + n.textContent + '</pre>' : '[' + n.textContent + ']').join('')""")
+    # A fenced block is shown as a block (its info string, `bash`, is not shown).
+    expected = re.sub(r"```[^\n]*\n([\s\S]*?)```", lambda m: "<pre>" + m.group(1).removesuffix("\n") + "</pre>",
+                      record["answer"])
+    assert shown == expected, "the answer is shown exactly: markers as buttons, `code` as code, blocks as blocks"
     shot(tab, "03-answer-zh")
 
 
