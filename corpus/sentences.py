@@ -17,9 +17,9 @@ LIST_ITEM = re.compile(r"[ \t]{0,8}(?:[-*+•]|\d{1,3}[.)、]|（\d{1,3}）|\(\d
 TABLE_ROW = re.compile(r"[ \t]{0,8}\|")
 HEADING = re.compile(r"#{1,6}[ \t]")
 # The end of a sentence inside a line: 。！？ (and any closing marks), or . ! ? before whitespace.
-# A Latin full stop ends a sentence only before a capital, a quote or the line's end: in Chinese
-# text "COPY . . 带进镜像", ".wh. 前缀" and "memory/... 这类" go on.
-STOP = re.compile(r"[。！？]+[”’」』）)\]]{0,3}|[.!?](?=\s+[A-Z\"“(\[]|\s*$)")
+# A Latin full stop ends a sentence when it ends a word (not "COPY . .", "memory/...", nor a name that
+# starts with a dot, ".wh.") before a capital, a quote, a Chinese character or the line's end.
+STOP = re.compile(r"[。！？]+[”’」』）)\]]{0,3}|(?<=[^\s.])[.!?](?=\s+[A-Z\"“(\[\u4e00-\u9fff]|\s*$)")
 INLINE_CODE = re.compile(r"`[^`\n]{1,400}`")
 
 Kind = Literal["sentence", "item", "code"]
@@ -89,7 +89,7 @@ def _sentences(line: str, offset: int, paragraph: int) -> list[Unit]:
     out, start = [], 0
     code = [m.span() for m in INLINE_CODE.finditer(line)]  # `...` inside backticks ends nothing
     for m in STOP.finditer(line):
-        if any(a <= m.start() < b for a, b in code):
+        if any(a <= m.start() < b for a, b in code) or _dotted(line, m.start()):
             continue
         piece = line[start : m.end()]
         if piece.strip():
@@ -100,3 +100,9 @@ def _sentences(line: str, offset: int, paragraph: int) -> list[Unit]:
     if rest.strip():
         out.append(Unit("sentence", rest.strip(), offset + start + len(rest) - len(rest.lstrip()), paragraph))
     return out
+
+
+def _dotted(line: str, at: int) -> bool:
+    """The full stop at `at` ends a name that starts with a dot (.wh., .dockerignore.): not a sentence."""
+    word = line[: at + 1].rsplit(maxsplit=1)[-1]
+    return word.startswith(".")

@@ -34,9 +34,9 @@ EMBED_BATCH = 256
 # Bump when read_documents', chunk_document's or units_of's output changes for the same options. 2: front
 # matter, titles and section names are capped (an index built before may hold a bomb's expansion);
 # sentences and list items get vectors of their own. 3: HTML list items are `- ` lines, a saved web page
-# is its article only, chunks carry `kind` and `page`. 4: a Latin full stop ends a sentence only before a
-# capital, a quote or the line's end.
-CHUNKER_VERSION = "4"
+# is its article only, chunks carry `kind` and `page`. 4, 5: a Latin full stop ends a sentence only when it
+# ends a word, before a capital, a quote, a Chinese character or the line's end.
+CHUNKER_VERSION = "5"
 
 
 @dataclass
