@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Literal
@@ -150,7 +151,8 @@ def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> An
         found = latest(ev.snapshot, question, chosen)
         updates = [found] if found else []
     # One fact once: an update that says what the answer already says adds nothing but its label.
-    updates = [(line, k) for line, k in updates if not says_again(ev.snapshot, (k.source, k.section, line), chosen)]
+    quoted = [c for c, _ in chosen if c]
+    updates = [(line, k) for line, k in updates if not says_again(ev.snapshot, (k.source, k.section, line), quoted)]
     scores = {h.chunk.id: h.score for h in hits}
     text, citations = render(question, chosen, updates, scores, lead(ev.passages[0]) if ev.passages else "")
     return Answer(question=question, answer=text, refused=False, citations=citations,
@@ -242,8 +244,8 @@ def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, C
     """The 现状 line of a quoted file that speaks to the answer's subject, if any: it must share a
     distinctive term (rare in the corpus) with the question or the quoted sentences."""
     quoted = " ".join(c.unit.text for c, _ in chosen if c)
-    asked = rare_terms(snap, question)
-    wanted = asked | rare_terms(snap, quoted)
+    asked = rare_terms(snap, tokens(question))
+    wanted = asked | rare_terms(snap, (t for c, _ in chosen if c for t in terms_of(snap, c.unit.text)[0]))
     if not asked:
         return None  # it must speak to what was asked, not only to what happened to be quoted
     best: tuple[float, str, Chunk] | None = None
@@ -267,19 +269,18 @@ SPEAKS_IDF = 1.0  # ... in fewer than ~45%: what the question shares with a line
 NUMBER = re.compile(r"v?[\d.]+")
 
 
-def rare_terms(snap: Snapshot, text: str, rare: float = RARE_IDF) -> set[str]:
-    """The distinctive terms of `text`, without version numbers and words of change (弃用, removed):
+def rare_terms(snap: Snapshot, terms: Iterable[str], rare: float = RARE_IDF) -> set[str]:
+    """The distinctive ones of `terms`, without version numbers and words of change (弃用, removed):
     a 现状 line about apt repositories shares "1.30" and "弃用" with a question about dockershim in
     1.30, and is still about something else."""
-    return {t for t in tokens(text)
-            if snap.idf.get(t, 0.0) >= rare and not NUMBER.fullmatch(t) and not NOW.fullmatch(t)}
+    return {t for t in terms if snap.idf.get(t, 0.0) >= rare and not NUMBER.fullmatch(t) and not NOW.fullmatch(t)}
 
 
 def speaks_to(snap: Snapshot, question: str, line: str) -> bool:
     """A 现状 line speaks to what was asked: they share a term other than a version number, a word of
     change or a word of nearly every passage (what was quoted is no guide: it shares words such as
     当作 with any line)."""
-    return bool(rare_terms(snap, question, SPEAKS_IDF) & rare_terms(snap, line, SPEAKS_IDF))
+    return bool(rare_terms(snap, tokens(question), SPEAKS_IDF) & rare_terms(snap, terms_of(snap, line)[0], SPEAKS_IDF))
 
 
 def lead(hit: Hit) -> str:

@@ -58,7 +58,7 @@ UPDATE_LEAD = 0.3  # a 现状 section's chance to lead the answer, when the ques
 ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|lecture|thought question", re.I)
 UPDATE_SECTION = "现状"
 SHELL = re.compile(r"```(?:bash|sh|shell|console)\b")
-# A question asking how to do something: the command or manifest right after the sentence that says it is the answer.
+# A question asking how to do something: the short shell command right after the sentence that says it answers it.
 HOW = re.compile(r"怎么|怎样|如何|咋|方法|办法|步骤|命令|\bhow\b|command", re.I)
 
 EXTENDED_CHARS = 600  # a list or code block that is the answer may take the budget this far
@@ -201,15 +201,13 @@ def said(sec: Section, i: int) -> str:
 
 
 def updates_of(snap: Snapshot, source: str) -> list[Section]:
-    """The file's 现状 sections, in the order of the snapshot's sections (read once per snapshot)."""
-    if not snap.updates_cache:
-        found: dict[str, list[tuple[str, str]]] = {}
-        for key in snap.section_chunks:
-            if key[1].startswith(UPDATE_SECTION):
-                found.setdefault(key[0], []).append(key)
-        snap.updates_cache.update(found)
-        snap.updates_cache.setdefault("", [])  # filled, even for a corpus without updates
-    return [section(snap, key) for key in snap.updates_cache.get(source, ())]
+    """The file's 现状 sections, in its order."""
+    return [section(snap, key) for key in snap.file_sections.get(source, ()) if key[1].startswith(UPDATE_SECTION)]
+
+
+def is_faq_opening(snap: Snapshot, sec: Section) -> bool:
+    """The section opens a FAQ entry: it answers the entry's title, a reader's question."""
+    return sec.source.startswith("faq/") and sec.name == snap.lead_sections.get(sec.source)
 
 
 def holder(sec: Section, unit: Unit) -> Chunk | None:
@@ -303,8 +301,8 @@ class Composer:
             if not terms:
                 continue
             key = max(terms, key=self.weights.__getitem__)
-            said = " ".join(c.unit.text for c in plan.picked.values()).lower()
-            if key in plan.covered or key in said:
+            quoted = " ".join(c.unit.text for c in plan.picked.values()).lower()
+            if key in plan.covered or key in quoted:
                 continue
             # A Latin term counts inside a longer name too: "required" in requiredDuringScheduling….
             found = [c for c in cands if (key in c.terms or (key.isascii() and key in c.unit.text.lower()))
@@ -388,7 +386,7 @@ class Composer:
             1.0 / (1.0 + 0.35 * (rank - 1)) if rank else 0.0, float(rank == 0), float(sec.source.startswith("faq/")),
             float("思考题" in sec.name and not self.about_lecture), float(sec.name.startswith(UPDATE_SECTION)),
             self.match(sec.text), min(size, 2000) / 1000,
-            float(sec.source.startswith("faq/") and sec.name == self.snap.lead_sections.get(sec.source)),
+            float(is_faq_opening(self.snap, sec)),
             self.closeness(sec), self.file_closeness(sec),
         ], dtype=np.float32)
 
@@ -452,7 +450,7 @@ class Composer:
             heading_match = self.match(heading(sec))
             thought = "思考题" in sec.name and not self.about_lecture
             update = sec.name.startswith(UPDATE_SECTION)
-            faq = sec.source.startswith("faq/")
+            faq, opening = sec.source.startswith("faq/"), is_faq_opening(self.snap, sec)
             first = True
             for i, unit in enumerate(sec.units):
                 c = Candidate(unit, sec, rank, i)
@@ -471,7 +469,7 @@ class Composer:
                     float(thought), float(update), float(faq),
                     min(len(unit.text), 200) / 100, float(rank == 0),
                     # A FAQ entry's first sentence answers its title's question.
-                    float(first and faq and sec.name == self.snap.lead_sections.get(sec.source)),
+                    float(first and opening),
                 )
                 first = False
         prose = [c for c in out if c.unit.kind != "code"]
@@ -623,16 +621,11 @@ class Composer:
     def restates(self, c: Candidate, plan: Plan) -> bool:
         """`c` says what a chosen unit already says, in other words or in another source: their
         vectors nearly coincide, or most of the shorter one's character pairs are in the other."""
-        mine, vec = _grams(c.unit.text), self.vector(c)
-        for p in plan.picked.values():
-            if _overlap(mine, _grams(p.unit.text)) >= 0.6:
-                return True
-            other = self.vector(p)
-            # Within a file a close neighbour usually adds a detail; from another file it usually repeats.
-            bar = SAME_MEANING if p.section.source == c.section.source else SAME_ELSEWHERE
-            if vec is not None and other is not None and float(vec @ other) >= bar:
-                return True
-        return False
+        key = (c.section.source, c.section.name, c.unit.text)
+        mine = [p for p in plan.picked.values() if p.section.source == c.section.source]
+        others = [p for p in plan.picked.values() if p.section.source != c.section.source]
+        # Within a file a close neighbour usually adds a detail; from another file it usually repeats.
+        return says_again(self.snap, key, mine, SAME_MEANING) or says_again(self.snap, key, others, SAME_ELSEWHERE)
 
     def vector(self, c: Candidate) -> np.ndarray | None:
         row = self.snap.unit_rows.get((c.section.source, c.section.name, c.unit.text))
@@ -654,15 +647,13 @@ class Composer:
         return out
 
 
-def says_again(snap: Snapshot, key: tuple[str, str, str], chosen: Iterable[tuple[Candidate | None, Chunk]],
+def says_again(snap: Snapshot, key: tuple[str, str, str], chosen: Iterable[Candidate],
                bar: float = SAME_MEANING) -> bool:
     """The unit `key` (source, section, text) says what one of the chosen units says: most of its
     character pairs are in it, or their vectors coincide above `bar`."""
     mine = _grams(key[2])
     row = snap.unit_rows.get(key)
-    for c, _ in chosen:
-        if c is None:
-            continue
+    for c in chosen:
         if _overlap(mine, _grams(c.unit.text)) >= 0.6:
             return True
         other = snap.unit_rows.get((c.section.source, c.section.name, c.unit.text))

@@ -100,7 +100,6 @@ class Snapshot:
     text: str  # every passage with its title and section, normalised (bot.terms.normalize), for lookups
     sections_cache: dict[tuple[str, str], Any] = field(default_factory=dict)  # bot.compose's, filled lazily
     terms_cache: dict[str, Any] = field(default_factory=dict)  # bot.compose's: a corpus text's terms
-    updates_cache: dict[str, Any] = field(default_factory=dict)  # bot.compose's: a file's 现状 sections
     mentions_cache: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
