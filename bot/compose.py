@@ -41,7 +41,7 @@ ASKS = re.compile(r"[？?]\s*$")
 # A sentence that leans on what came before it.
 LEANS = re.compile(
     r"^(?:因此|所以|于是|这样一来|这样|这就|这也|这些|这个|这种|这里|这时|此时|此外|另外|同样|但是?|不过|然而|而且|"
-    r"可见|换句话说|也就是说|总之|反过来|相反|它们?|其|该|上面|上述|前面|以上|如上|对应地|与之相对|否则|"
+    r"可见|换句话说|也就是说|总之|反过来|相反|它们?|其|该|上面|上述|前面|以上|如上|对应地|与之相对|否则|再(?!次)|"
     r"Therefore|So |Thus|This |These |That |It |They )")
 POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提到|说)|这段|这个例子|以上|"
                          r"这个问题|这种情况|这一点|这类问题|这个现象|this problem|this issue", re.I)
@@ -52,6 +52,7 @@ ENUM = re.compile(r"^(?:第[一二三四五六七八九十\d]|其[一二三四�
 COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\.?\b|versus|differ|compare|comparison", re.I)
 PARTS = re.compile(r"[？?；;，,]|，?(?:还有|另外|顺便问下?|顺便|以及|and also|also,)")  # where a question's parts meet
 COMPARED = 0.3  # a comparison's other side is quoted at this share of the usual bar
+SIDE_IDF = 2.0  # ... while a term of the question this distinctive (a side: StatefulSet, /approve) is not quoted yet
 NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|最新|后来|废弃|弃用|移除|删除|删掉|取代|替代|升级|"
                  r"\bnow\b|today|current|still|deprecat|removed|replaced|latest|newer|upgrade", re.I)
 UPDATE_LEAD = 0.3  # a 现状 section's chance to lead the answer, when the question does not ask what changed
@@ -233,6 +234,7 @@ class Composer:
         self.total = sum(self.weights.values()) or 1.0
         self.about_lecture = bool(ABOUT_LECTURE.search(question))
         self.compares = bool(COMPARISON.search(question))
+        self.sides = [t for t in base if snap.idf.get(t, 0.0) >= SIDE_IDF and not COMPARISON.search(t)]
         self.asks_now = bool(NOW.search(question))
         self.asks_how = bool(HOW.search(question))
 
@@ -263,13 +265,25 @@ class Composer:
                     and not any(self.restates(c, plan) for c in prose):
                 plan.add(prose)
         # A comparison needs both sides: another file is quoted for what it adds at a lower bar.
-        bar = SECOND_SECTION * (COMPARED if self.compares else 1.0)
         for other in order[1:3]:
-            if other[0][1] < bar * best_score or plan.chars > self.max_chars - 60:
+            score = other[0][1]
+            if plan.chars > self.max_chars - 60:
                 break
-            self.quote_file(other, plan, self.max_chars, novel_only=True, limit=2)
+            if score >= SECOND_SECTION * best_score:
+                self.quote_file(other, plan, self.max_chars, novel_only=True, limit=2)
+            elif self.compares and score >= SECOND_SECTION * COMPARED * best_score:
+                # ... for a side the answer does not name yet, and only for that.
+                if missing := self.missing_sides(plan):
+                    self.quote_file(other, plan, self.max_chars, novel_only=True, limit=2, needs=missing)
+            else:
+                break
         self.answer_every_part(cands, plan)
         return self.ordered(plan)
+
+    def missing_sides(self, plan: Plan) -> set[str]:
+        """The sides of the comparison (distinctive terms of the question) the answer does not name yet."""
+        quoted = " ".join(c.unit.text for c in plan.picked.values()).lower()
+        return {t for t in self.sides if t not in plan.covered and t not in quoted}
 
     def originals_first(self, order: list[list[tuple[list[Candidate], float]]]
                         ) -> list[list[tuple[list[Candidate], float]]]:
@@ -297,7 +311,8 @@ class Composer:
         if len(parts) < 2:
             return
         for part in parts[1:]:
-            terms = [t for t in tokens(part) if t in self.weights]
+            # What the part is about, not what it asks (区别, 怎么): those words are in every comparison or how-to.
+            terms = [t for t in tokens(part) if t in self.weights and not (COMPARISON.fullmatch(t) or HOW.fullmatch(t))]
             if not terms:
                 continue
             key = max(terms, key=self.weights.__getitem__)
@@ -314,10 +329,10 @@ class Composer:
                     break
 
     def quote_file(self, sections: list[tuple[list[Candidate], float]], plan: Plan, budget: int,
-                   novel_only: bool = False, limit: int = 99) -> None:
+                   novel_only: bool = False, limit: int = 99, needs: set[str] | None = None) -> None:
         """Add a file to the plan: its best section whole when that fits the budget, else its best
         units across its sections (each weighed by how likely its section is to answer), with what
-        they need, while they fit."""
+        they need, while they fit (with `needs`: only units that name one of those terms)."""
         (best, best_section), *_ = sections
         prose = self.with_needs(self.on_topic([c for c in best if c.unit.kind != "code" and not c.framing]), best)
         size = sum(len(c.unit.text) for c in prose)
@@ -327,7 +342,8 @@ class Composer:
                 return
             limit = 2
         pool = [(c, c.score * (0.5 + 0.5 * score / best_section), group) for group, score in sections
-                for c in group if c.unit.kind != "code" and not c.framing]
+                for c in group if c.unit.kind != "code" and not c.framing
+                and (needs is None or needs & c.terms or any(t in c.unit.text.lower() for t in needs))]
         if not pool:
             return
         top = max(weight for _, weight, _ in pool)

@@ -12,7 +12,7 @@ import pytest
 from api.settings import Settings
 from bot.answer import MARKER, Answer, extract, gather, speaks_to
 from bot.bot import Bot
-from bot.compose import FRAMING, Composer
+from bot.compose import FRAMING, LEANS, Composer
 from bot.evaluate import cited_exactly, segments
 from bot.retrieve import Hit, Retriever
 from bot.terms import tokens
@@ -165,6 +165,17 @@ kind: faq
 Pod 的 phase 一共有 Pending、Running、Succeeded、Failed、Unknown 五种。
 """
 
+PROBES = """---
+lecture: 15
+title: 存活探针和就绪探针有什么区别？
+kind: faq
+---
+
+# 存活探针和就绪探针有什么区别？
+
+两种探针的区别在于失败之后的处理：存活探针失败会让 kubelet 重启容器，就绪探针失败只会把 Pod 从 Service 的后端里摘掉。
+"""
+
 
 @pytest.fixture(scope="module")
 def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
@@ -179,6 +190,7 @@ def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
     (corpus / "faq" / "001-pod-phase.md").write_text(FAQ, encoding="utf-8")
     (corpus / "faq" / "002-evicted.md").write_text(EVICTED, encoding="utf-8")
     (corpus / "faq" / "003-affinity.md").write_text(AFFINITY, encoding="utf-8")
+    (corpus / "faq" / "004-probes.md").write_text(PROBES, encoding="utf-8")
     settings = Settings(corpus_dir=corpus, store=StoreOptions(path=root / "index"), data_dir=root / "data")
     build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
     return Bot.open(settings, embedder)
@@ -279,6 +291,17 @@ def test_every_section_of_a_faq_entry_that_answers_best_is_a_candidate(trap: Bot
 def test_each_part_of_a_question_is_answered_even_when_its_term_sits_inside_a_longer_name(trap: Bot) -> None:
     ans = trap.answer("nodeSelector 和 nodeAffinity 选哪个？required 和 preferred 啥区别")
     assert "nodeAffinity 是它的增强版" in ans.answer and "是硬性要求" in ans.answer, ans.answer
+
+
+def test_a_comparison_whose_sides_are_both_quoted_takes_nothing_from_another_comparison(trap: Bot) -> None:
+    ans = trap.answer("kube-proxy 的 iptables 模式和 ipvs 模式有什么区别？")
+    assert "iptables 规则" in ans.answer and "IPVS 做负载均衡" in ans.answer, ans.answer
+    assert "探针" not in ans.answer, ans.answer  # another file's 区别 is not the other side of this one
+
+
+def test_a_sentence_opening_with_zai_is_the_next_step_of_the_one_before() -> None:
+    assert LEANS.match("再读取 Deployment 对象里 replicas 字段的值，这就是期望状态。")
+    assert not LEANS.match("再次强调：requests 只影响调度。")  # 再次 opens a point of its own
 
 
 def test_a_refusals_closest_passages_quote_prose_never_code(trap: Bot, tmp_path: Path) -> None:

@@ -24,3 +24,11 @@ def test_glossary_expands_both_ways() -> None:
     assert "statefulset" in expand(glossary_hits("有状态应用怎么部署"))
     _, extra = query_terms("how do taints work")
     assert "污点" in extra
+
+
+def test_what_a_question_asks_with_is_not_what_it_is_about() -> None:
+    # An English contraction's halves and filler, and a Chinese question word, would otherwise weigh as
+    # rare terms (the corpus is Chinese): "else" outweighed "OOMKilled", 谁 picked a sentence about who.
+    toks = tokens("my container doesn't say OOMKilled, what else could it be? 谁来合代码")
+    assert {"container", "oomkilled", "代码"} <= set(toks)
+    assert not {"doesn", "t", "say", "else", "谁"} & set(toks)
