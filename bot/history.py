@@ -53,6 +53,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bot.database import UNREACHABLE, WRITE, DatabaseOptions, DatabaseUnavailable, engine, prepare, url_of
 from bot.errors import AnswerNotFound, ConversationNotFound
 from bot.terms import normalize
+from corpus.paths import PathSetting
 
 # The tables as the queries see them; bot/migrations/ makes and changes them.
 metadata = MetaData()
@@ -85,7 +86,7 @@ PURGE_EVERY_S = 60.0
 
 
 class HistoryOptions(BaseModel):
-    path: Path | None = Field(None, description="SQLite file (default: <data_dir>/kqa.sqlite3).")
+    path: PathSetting | None = Field(None, description="SQLite file (default: <data_dir>/kqa.sqlite3).")
     ttl_s: float = Field(86400.0, gt=0, description="A conversation idle this long is forgotten.")
     max_turns: int = Field(50, ge=1, description="Turns kept per conversation; older ones are dropped.")
     keep_days: float = Field(365.0, gt=0, description="Question log and feedback older than this are deleted.")

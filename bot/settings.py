@@ -30,6 +30,7 @@ from bot.refusal import RefusalOptions
 from bot.retrieve import RetrievalOptions
 from corpus.chunk import ChunkOptions
 from corpus.load import LoadOptions
+from corpus.paths import PathSetting
 from index.embed import EmbedOptions
 from index.store import StoreOptions
 
@@ -118,8 +119,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, env_nested_delimiter="__", env_file=".env", extra="ignore")
     renamed: ClassVar[dict[str, tuple[str, ...]]] = RENAMED
 
-    corpus_dir: Path = Field(ROOT / "corpus", description="Folder `kqa ingest` reads by default.")
-    data_dir: Path = Field(ROOT / "data", description="Folder for the conversation and feedback database.")
+    corpus_dir: PathSetting = Field(ROOT / "corpus", description="Folder `kqa ingest` reads by default.")
+    data_dir: PathSetting = Field(ROOT / "data", description="Folder for the conversation and feedback database.")
     loading: LoadOptions = LoadOptions()
     chunking: ChunkOptions = ChunkOptions()
     embed: EmbedOptions = EmbedOptions()

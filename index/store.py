@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, Field
 
 from corpus.errors import KqaError
+from corpus.paths import PathSetting
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -43,7 +44,7 @@ CALLS_IN_FLIGHT = 8  # calls to a server waited on at once; more wait for a slot
 
 
 class StoreOptions(BaseModel):
-    path: Path = Field(Path(__file__).parent / "store", description="Embedded Chroma folder.")
+    path: PathSetting = Field(Path(__file__).parent / "store", description="Embedded Chroma folder.")
     url: str | None = Field(None, description="Chroma server URL; when set, `path` is not used.")
     timeout_s: float = Field(10.0, gt=0, description="Longest wait for one call to a Chroma server; a server that "
                              "has not answered by then counts as unreachable.")

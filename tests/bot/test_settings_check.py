@@ -30,6 +30,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
      "KQA_RETRIEVAL__EXPAND_DENSE: 'maybe' is not accepted; accepted: true or false"),
     ("KQA_API_KEYS", " , ", "KQA_API_KEYS: set but holds no keys; accepted: KEY (full access) or widget:KEY"),
     ("KQA_ACCESS__API_KEYS", "", "KQA_ACCESS__API_KEYS: set but holds no keys"),
+    # Path("") is ".": the index would be read, and written, wherever the process started.
+    ("KQA_STORE__PATH", "", "KQA_STORE__PATH: set but empty; accepted: a path"),
+    ("KQA_DATA_DIR", " ", "KQA_DATA_DIR: set but empty; accepted: a path"),
     ("KQA_ACCESS__API_KEYS", '"k1,k2"', "KQA_ACCESS__API_KEYS: key 1 contains a space, a quote or ';'; accepted:"),
     ("KQA_ACCESS__API_KEYS", "k1;k2", "KQA_ACCESS__API_KEYS: key 1 contains a space, a quote or ';'"),
     ("KQA_ACCESS__API_KEYS", '["k1",', "KQA_ACCESS__API_KEYS: not a JSON list; accepted: a,b or a JSON list"),
