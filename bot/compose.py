@@ -66,6 +66,7 @@ EXTENDED_CHARS = 600  # a list or code block that is the answer may take the bud
 WHOLE_SECTION = 1.3  # a section this much over the budget is still shown whole rather than cut
 WHOLE_FLOOR = 0.15  # units of a section shown whole that score below this share of its best are left out
 SECOND_SECTION = 0.5  # a second section is quoted only when it is at least this likely to answer
+OTHER_FILE = 0.2  # a unit of another file than the answer's first is quoted only when at least this likely to answer
 OFF_MEANING = 0.15  # ... or units with none of the question's terms this far below the best unit's cosine
 SHORT, SHORT_FLOOR = 0.4, 0.2  # below this share of the budget, units down to this share of the best count
 UNIT_FLOOR = 0.35  # units scored below this share of the section's best are left out
@@ -237,6 +238,7 @@ class Composer:
         self.sides = [t for t in base if snap.idf.get(t, 0.0) >= SIDE_IDF and not COMPARISON.search(t)]
         self.asks_now = bool(NOW.search(question))
         self.asks_how = bool(HOW.search(question))
+        self.first = ""  # the source of the answer's first file, once chosen
 
     def compose(self, hits: list[Hit]) -> list[tuple[Candidate, Chunk]]:
         """The units of the answer in reading order, each with the chunk it is quoted from: from
@@ -255,6 +257,7 @@ class Composer:
         if self.original_first:
             order = self.originals_first(order)
         plan = Plan()
+        self.first = order[0][0][0][0].section.source
         self.quote_file(order[0], plan, self.max_chars)
         for group, score in ranked[1:3]:  # a second section whole, when it fits and says something new
             prose = self.with_needs(
@@ -279,6 +282,11 @@ class Composer:
                 break
         self.answer_every_part(cands, plan)
         return self.ordered(plan)
+
+    def quotable(self, c: Candidate) -> bool:
+        """`c` may be quoted for itself: it is from the answer's first file, or likely to answer (another
+        file's unlikely sentences were filler: of 62 such units in the development answers, 1 stated a vital fact)."""
+        return c.section.source == self.first or c.score >= OTHER_FILE
 
     def missing_sides(self, plan: Plan) -> set[str]:
         """The sides of the comparison (distinctive terms of the question) the answer does not name yet."""
@@ -321,7 +329,7 @@ class Composer:
                 continue
             # A Latin term counts inside a longer name too: "required" in requiredDuringScheduling….
             found = [c for c in cands if (key in c.terms or (key.isascii() and key in c.unit.text.lower()))
-                     and c.unit.kind != "code" and not c.framing and not plan.has(c)]
+                     and c.unit.kind != "code" and not c.framing and not plan.has(c) and self.quotable(c)]
             for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
                 units = self.group(c, [x for x in cands if x.section is c.section])
                 if units and plan.chars + sum(len(u.unit.text) for u in units if not plan.has(u)) <= EXTENDED_CHARS:
@@ -342,7 +350,7 @@ class Composer:
                 return
             limit = 2
         pool = [(c, c.score * (0.5 + 0.5 * score / best_section), group) for group, score in sections
-                for c in group if c.unit.kind != "code" and not c.framing
+                for c in group if c.unit.kind != "code" and not c.framing and self.quotable(c)
                 and (needs is None or needs & c.terms or any(t in c.unit.text.lower() for t in needs))]
         if not pool:
             return
