@@ -22,6 +22,8 @@ IDENT = re.compile(r"/?[a-z0-9_]+(?:[./:+#-]+[a-z0-9_]+)*")
 CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 TOKEN = re.compile(IDENT.pattern + "|" + CJK_RUN.pattern)
 PART_SPLIT = re.compile(r"[./:+#_-]+")
+HUMP = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # HTTPRoute → HTTP, Route; jdk8 → jdk, 8
+K8S = re.compile(r"(?<![a-z0-9])k8s(?![a-z0-9])")
 QUERY_CHARS = 300  # a question's characters its terms are taken from (the longest development question has 180)
 
 
@@ -60,8 +62,7 @@ def _glossary_index() -> dict[str, tuple[str, ...]]:
 
 def normalize(text: str) -> str:
     """Full-width → half-width (NFKC), lower case, `k8s` → `kubernetes`."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"(?<![a-z0-9])k8s(?![a-z0-9])", "kubernetes", text)
+    return K8S.sub("kubernetes", unicodedata.normalize("NFKC", text).lower())
 
 
 def tokens(text: str) -> list[str]:
@@ -73,8 +74,11 @@ def tokens(text: str) -> list[str]:
 def _tokens(text: str) -> tuple[str, ...]:
     # Cached: answers re-tokenise the same corpus sentences for every question (jieba is slow).
     out: list[str] = []
-    for match in TOKEN.finditer(normalize(text)):
-        tok = match.group(0)
+    wide = unicodedata.normalize("NFKC", text)
+    low = wide.lower()
+    cased = wide if len(wide) == len(low) else low  # where lower() changes lengths, no humps to read
+    for match in TOKEN.finditer(low):
+        tok = K8S.sub("kubernetes", match.group(0))
         if CJK_RUN.fullmatch(tok):
             out.extend(_words(tok))
             continue
@@ -84,7 +88,20 @@ def _tokens(text: str) -> tuple[str, ...]:
         parts = [p for p in PART_SPLIT.split(tok) if p and p != tok]
         if len(parts) > 1:
             out.extend(p for p in parts if p not in stopwords())
+        if tok == match.group(0):  # (k8s was read as a name already)
+            out.extend(_humps(cased[match.start() : match.end()], {tok, *parts}))
     return tuple(out)
+
+
+def _humps(word: str, have: set[str]) -> list[str]:
+    """The words inside a camelCase name or a name with a version (readinessGates → readiness, gates;
+    jdk8 → jdk, 8), so "readiness gates" finds `readinessGates`; none for a plain word."""
+    found: list[str] = []
+    for piece in PART_SPLIT.split(word):
+        humps = [h.lower() for h in HUMP.findall(piece)]
+        if len(humps) > 1:
+            found.extend(h for h in humps if (len(h) > 1 or h.isdigit()) and h not in have and h not in stopwords())
+    return list(dict.fromkeys(found))
 
 
 @lru_cache(maxsize=1 << 17)

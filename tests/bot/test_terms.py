@@ -32,3 +32,12 @@ def test_what_a_question_asks_with_is_not_what_it_is_about() -> None:
     toks = tokens("my container doesn't say OOMKilled, what else could it be? 谁来合代码")
     assert {"container", "oomkilled", "代码"} <= set(toks)
     assert not {"doesn", "t", "say", "else", "谁"} & set(toks)
+
+
+def test_the_words_inside_a_camel_case_name_match_the_words_written_apart() -> None:
+    # "readiness gates" finds `readinessGates`, "jdk 8" finds JDK8; the whole name still matches whole.
+    assert {"readinessgates", "readiness", "gates"} <= set(tokens("spec.readinessGates"))
+    assert {"httproute", "http", "route"} <= set(tokens("HTTPRoute"))
+    assert {"jdk8", "jdk", "8"} <= set(tokens("JDK8"))
+    assert tokens("k8s.io/api") == ["kubernetes.io/api", "kubernetes", "io", "api"]  # k8s is a name, not k, 8, s
+    assert tokens("Pod") == ["pod"]  # a plain word has no humps
