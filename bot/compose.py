@@ -58,6 +58,9 @@ NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|�
 UPDATE_LEAD = 0.3  # a 现状 section's chance to lead the answer, when the question does not ask what changed
 ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|lecture|thought question", re.I)
 UPDATE_SECTION = "现状"
+# Of several FAQ entries' openings, one whose title has under this share of the best-asked title's share of
+# terms the question asks loses `faq_lead` (it answers another question; near ties both keep it).
+FAQ_TITLE_NEAR = 0.8
 SHELL = re.compile(r"```(?:bash|sh|shell|console)\b")
 # A question asking how to do something: the short shell command right after the sentence that says it answers it.
 HOW = re.compile(r"怎么|怎样|如何|咋|方法|办法|步骤|命令|\bhow\b|command", re.I)
@@ -87,7 +90,8 @@ WEIGHTS = np.array([-3.710, 1.500, 1.503, 2.436, -1.679, 1.516, -0.206, 0.565, -
                     -0.267, 0.317, -0.283, 0.857], dtype=np.float32)
 # Which section answers: a section is scored on these (`section_features`), weights learned the same
 # way on whether the section states every vital fact of the question; but `faq_lead` (a FAQ entry's
-# opening section, which answers its title's question), set by the answers it gives: the fit puts it at
+# opening section, which answers its title's question; of several entries' openings only those near the best
+# title keep it, FAQ_TITLE_NEAR), set by the answers it gives: the fit puts it at
 # 0.43 for the best section alone, and full answers measure best at 1.0 (0.5: -1.4 points, 1.5: -1.2).
 SECTION_FEATURES = ("bias", "heading", "best_unit", "top_units", "meaning", "rank", "lead_section", "faq",
                     "thought", "update", "terms", "size", "faq_lead", "passage", "file")
@@ -189,9 +193,14 @@ def terms_of(snap: Snapshot, text: str) -> tuple[tuple[str, ...], frozenset[str]
     return found
 
 
+def title(sec: Section) -> str:
+    """The title of the section's file (a FAQ entry's title is a reader's question)."""
+    return sec.chunks[0].title if sec.chunks else ""
+
+
 def heading(sec: Section) -> str:
     """The section's heading as its units are scored against it: the file's title and the section's name."""
-    return f"{sec.chunks[0].title if sec.chunks else ''} {sec.name}"
+    return f"{title(sec)} {sec.name}"
 
 
 def said(sec: Section, i: int) -> str:
@@ -393,11 +402,31 @@ class Composer:
         features = np.stack([self.section_features(g) for g in groups])
         for col in (-2, -1):  # how close in meaning, relative to the closest section here
             features[:, col] -= features[:, col].max()
+        self.near_faq_leads(groups, features)
         scores = 1.0 / (1.0 + np.exp(-(features @ self.section_weights)))
         if not self.asks_now:  # a 现状 line is added at the end when it fits; it leads only when asked for
             scores *= np.array([UPDATE_LEAD if g[0].section.name.startswith(UPDATE_SECTION) else 1.0 for g in groups])
         ranked = sorted(zip(groups, (float(x) for x in scores), features, strict=True), key=lambda gs: -gs[1])
         return ranked if with_features else [(g, score) for g, score, _ in ranked]
+
+    def near_faq_leads(self, groups: list[list[Candidate]], features: np.ndarray) -> None:
+        """Of several FAQ entries' openings, only those whose titles ask about as nearly what the reader
+        asks as the best one keep `faq_lead`: each answers its own title's question ("PVC 一直 Pending" is
+        not "Pod 一直 Pending"), so a title with terms the question lacks asks something else."""
+        col = SECTION_FEATURES.index("faq_lead")
+        asked = {i: self.asked(title(g[0].section)) for i, g in enumerate(groups) if features[i, col]}
+        if len(asked) < 2:
+            return
+        best = max(asked.values())
+        for i, share in asked.items():
+            if share < FAQ_TITLE_NEAR * best:
+                features[i, col] = 0.0
+
+    def asked(self, text: str) -> float:
+        """The idf-weighted share of `text`'s terms (a text of the corpus) that the question has."""
+        found = terms_of(self.snap, text)[1]
+        total = sum(self.snap.idf.get(t, 1.0) for t in found)
+        return sum(self.snap.idf.get(t, 1.0) for t in found if t in self.weights) / total if total else 0.0
 
     def section_features(self, group: list[Candidate]) -> np.ndarray:
         sec, rank = group[0].section, group[0].rank

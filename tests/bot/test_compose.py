@@ -12,7 +12,7 @@ import pytest
 from api.settings import Settings
 from bot.answer import MARKER, Answer, extract, gather, speaks_to
 from bot.bot import Bot
-from bot.compose import FRAMING, LEANS, Composer
+from bot.compose import FRAMING, LEANS, SECTION_FEATURES, Composer
 from bot.evaluate import cited_exactly, segments
 from bot.retrieve import Hit, Retriever
 from bot.terms import tokens
@@ -286,6 +286,18 @@ def test_every_section_of_a_faq_entry_that_answers_best_is_a_candidate(trap: Bot
     assert names == {"", "从 Message 读出原因", "怎么清理"}  # the answer sits in a section no passage came from
     ans = trap.answer("Evicted 的 Pod 怎么清理")
     assert "按 Failed 阶段批量删除" in ans.answer, ans.answer
+
+
+def test_of_two_faq_openings_only_the_one_whose_title_asks_the_question_keeps_the_lead_weight(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    hits = [Hit(chunk=snap.chunks[i], score=1.0, dense=0.9, sparse=1.0, rank=n + 1) for n, i in enumerate(
+        next(i for i, c in enumerate(snap.chunks) if c.source == source and c.section == "")
+        for source in ("faq/002-evicted.md", "faq/001-pod-phase.md"))]
+    composer = Composer(snap, "Pod 的 phase 有哪几种", None, 600, 6)
+    ranked = composer.rank_sections(composer.candidates(hits), with_features=True)
+    lead = {g[0].section.source: f[SECTION_FEATURES.index("faq_lead")] for g, _, f in ranked if not g[0].section.name}
+    # The Evicted entry's title asks about something the question does not (Evicted, 集群).
+    assert lead == {"faq/001-pod-phase.md": 1.0, "faq/002-evicted.md": 0.0}
 
 
 def test_each_part_of_a_question_is_answered_even_when_its_term_sits_inside_a_longer_name(trap: Bot) -> None:
