@@ -67,6 +67,7 @@ HOW = re.compile(r"怎么|怎样|如何|咋|方法|办法|步骤|命令|\bhow\b|
 
 EXTENDED_CHARS = 600  # a list or code block that is the answer may take the budget this far
 WHOLE_SECTION = 1.3  # a section this much over the budget is still shown whole rather than cut
+WHOLE_UNITS = 8  # ... and when it says at most this many units (sentences, list items; not its code blocks)
 WHOLE_FLOOR = 0.15  # units of a section shown whole that score below this share of its best are left out
 SECOND_SECTION = 0.5  # a second section is quoted only when it is at least this likely to answer
 OTHER_FILE = 0.2  # a unit of another file than the answer's first is quoted only when at least this likely to answer
@@ -353,7 +354,10 @@ class Composer:
         (best, best_section), *_ = sections
         prose = self.with_needs(self.on_topic([c for c in best if c.unit.kind != "code" and not c.framing]), best)
         size = sum(len(c.unit.text) for c in prose)
-        if not novel_only and prose and size <= budget * WHOLE_SECTION and len(prose) <= 8 and self.coherent(prose):
+        # The short code block a sentence points at is part of what it says, not one more unit to read.
+        said_units = sum(c.unit.kind != "code" for c in prose)
+        if not novel_only and prose and size <= budget * WHOLE_SECTION and said_units <= WHOLE_UNITS \
+                and self.coherent(prose):
             plan.add(prose)
             if len(sections) == 1:
                 return
