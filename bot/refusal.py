@@ -238,7 +238,7 @@ def absent_names(snap: Snapshot, question: str, hits: list[Hit]) -> tuple[str, .
     chinese = bool(CJK_RUN.search(question))
     names = [m.group(0) for pattern in (CAMEL, DOTTED, FLAG, ANNOTATION) for m in pattern.finditer(question)]
     if chinese:
-        names += [t for t in tokens(question) if WORD.fullmatch(t) and t in snap.vocab and len(t) >= 4]
+        names += [t for t in tokens(question, humps=False) if WORD.fullmatch(t) and t in snap.vocab and len(t) >= 4]
     out = []
     for name in list(dict.fromkeys(names))[:MAX_NAMES]:
         key = normalize(name).lstrip("-")
@@ -299,7 +299,7 @@ def unseen_terms(snap: Snapshot, question: str) -> tuple[str, ...]:
         return ()  # most words of an English question are absent from a Chinese corpus anyway
     mapped = {t for term in glossary_hits(question) for t in tokens(term)}
     return tuple(dict.fromkeys(
-        t for t in tokens(question)
+        t for t in tokens(question, humps=False)  # a name's parts are not words of the question
         if WORD.fullmatch(t) and t not in snap.vocab and t not in mapped and not snap.spelling.correct(t)))
 
 

@@ -65,13 +65,14 @@ def normalize(text: str) -> str:
     return K8S.sub("kubernetes", unicodedata.normalize("NFKC", text).lower())
 
 
-def tokens(text: str) -> list[str]:
-    """Terms of `text` for BM25, stop words removed; repeated terms kept (term frequency)."""
-    return list(_tokens(text))
+def tokens(text: str, humps: bool = True) -> list[str]:
+    """Terms of `text` for BM25, stop words removed; repeated terms kept (term frequency). Without
+    `humps`, a camelCase name is one term only: for asking whether the corpus knows a question's words."""
+    return list(_tokens(text, humps))
 
 
 @lru_cache(maxsize=1 << 16)
-def _tokens(text: str) -> tuple[str, ...]:
+def _tokens(text: str, humps: bool = True) -> tuple[str, ...]:
     # Cached: answers re-tokenise the same corpus sentences for every question (jieba is slow).
     out: list[str] = []
     wide = unicodedata.normalize("NFKC", text)
@@ -88,7 +89,7 @@ def _tokens(text: str) -> tuple[str, ...]:
         parts = [p for p in PART_SPLIT.split(tok) if p and p != tok]
         if len(parts) > 1:
             out.extend(p for p in parts if p not in stopwords())
-        if tok == match.group(0):  # (k8s was read as a name already)
+        if humps and tok == match.group(0):  # (k8s was read as a name already)
             out.extend(_humps(cased[match.start() : match.end()], {tok, *parts}))
     return tuple(out)
 

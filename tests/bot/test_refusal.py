@@ -11,6 +11,7 @@ def test_unseen_terms_are_latin_words_of_a_chinese_question_the_corpus_never_use
     assert unseen_terms(snap, "cgruops 怎么限制内存") == ()  # one typo from a corpus word
     assert unseen_terms(snap, "sts 的 Pod 为什么一个一个起") == ()  # the glossary maps it (StatefulSet)
     assert unseen_terms(snap, "how do I back up a namespace with velero") == ()  # English: not judged
+    assert unseen_terms(snap, "veleroBackup 要怎么配") == ("velerobackup",)  # a name once, not its parts too
 
 
 def test_an_unseen_term_refuses_only_with_middling_evidence() -> None:
