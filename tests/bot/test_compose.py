@@ -316,6 +316,12 @@ def test_a_sentence_opening_with_zai_is_the_next_step_of_the_one_before() -> Non
     assert not LEANS.match("再次强调：requests 只影响调度。")  # 再次 opens a point of its own
 
 
+def test_the_second_point_of_a_list_comes_with_the_first() -> None:
+    assert LEANS.match("第二，默认情况下 kube-apiserver 把 Secret 以未加密的形式存进 Etcd。")
+    assert LEANS.match("第三步为各组件生成 kubeconfig 文件。") and LEANS.match("其次检查 path 和 pathType。")
+    assert not LEANS.match("第二个 InitContainer 叫 clone-mysql，它在从节点第一次启动时拷贝数据。")  # a name
+
+
 def test_a_refusals_closest_passages_quote_prose_never_code(trap: Bot, tmp_path: Path) -> None:
     ans = trap.answer("红烧肉怎么做才不腻？")
     assert ans.refused and ans.citations
