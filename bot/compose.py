@@ -42,7 +42,7 @@ ASKS = re.compile(r"[？?]\s*$")
 LEANS = re.compile(
     r"^(?:因此|所以|于是|这样一来|这样|这就|这也|这些|这个|这种|这里|这时|此时|此外|另外|同样|但是?|不过|然而|而且|"
     r"可见|换句话说|也就是说|总之|反过来|相反|它们?|其|该|上面|上述|前面|以上|如上|对应地|与之相对|否则|再(?!次)|"
-    r"第[二三四五六七八九十](?:[，,、：:]|步|点|条)|其次|再次|"  # the second point of a list
+    r"第[二三四五六七八九十](?:[，,、：:]|步|点|条)|其次|"  # the second point of a list
     r"Therefore|So |Thus|This |These |That |It |They )")
 POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提到|说)|这段|这个例子|以上|"
                          r"这个问题|这种情况|这一点|这类问题|这个现象|this problem|this issue", re.I)
