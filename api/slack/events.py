@@ -54,6 +54,7 @@ from api.slack import blocks
 from api.slack.settings import SlackOptions
 from bot.answer import Answer, is_chinese
 from bot.bot import AnswerCache, Bot, Reply
+from bot.database import DatabaseUnavailable
 from bot.errors import KqaError
 
 log = logging.getLogger("kqa.slack")
@@ -76,6 +77,9 @@ THANKS = ("谢谢反馈！", "Thanks for the feedback!")
 SORRY = ("抱歉，这次没能回答，问题已记录。请稍后再试。", "Sorry, something went wrong on our side; it has been logged. "
          "Please try again in a moment.")
 GONE = ("这个回答已经不在手边了，请重新提问。", "That answer is no longer at hand; please ask again.")
+ALONE = ("对话记录暂时不可用：这次只按这条消息本身回答，没有结合本帖之前的对话。",
+         "The conversation store is unavailable: this answer reads your message on its own, without the thread's "
+         "earlier messages.")
 
 
 def say(pair: tuple[str, str], like: str = "") -> str:
@@ -164,11 +168,20 @@ class SlackDoor:
                                               blocks=looking.blocks)
         context["kqa_reply_to"] = (channel, placeholder["ts"], question)
         self.bot.ready()
-        reply = self.bot.chat(question, conversation_id(channel, thread), door="slack", start=True)
+        alone = False
+        try:
+            reply = self.bot.chat(question, conversation_id(channel, thread), door="slack", start=True)
+        except DatabaseUnavailable:
+            # The thread's memory is in the database; the answer is not: the reader gets it, and is told.
+            log.warning("conversation store unavailable: a Slack message answered without its thread")
+            reply, alone = self.bot.ask(question, door="slack"), True
         first, *rest = blocks.answer_messages(self._remember(reply))
         client.chat_update(channel=channel, ts=placeholder["ts"], text=first.text, blocks=first.blocks)
         for more in rest:
             client.chat_postMessage(channel=channel, thread_ts=thread, text=more.text, blocks=more.blocks)
+        if alone:
+            note = blocks.notice(say(ALONE, question))
+            client.chat_postMessage(channel=channel, thread_ts=thread, text=note.text, blocks=note.blocks)
 
     def _wanted(self, event: dict, context: BoltContext) -> bool:
         """A person's new message kqa should answer: a mention, a DM, or a follow-up in a

@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,10 +30,12 @@ from api.slack.events import EVENTS_PATH, build_app
 from api.slack.settings import SlackNotConfigured, SlackOptions
 from api.slack.socket import run_socket_mode, socket_handler
 from bot.bot import Bot
+from bot.database import DatabaseOptions
 from tests.api.conftest import serving
-from tests.conftest import ROOT
+from tests.conftest import POSTGRES, ROOT
 from tests.fakes.loopback import Listener
 from tests.fakes.slack import BOT_USER, Call, Failure, FakeSlack, Signer, event_body
+from tests.fakes.tcpproxy import TcpProxy
 
 SECRET = "3c5e0a1f9b8d47e2a6c4f0e1d2b3a495"
 JSON = "application/json"
@@ -209,6 +212,25 @@ def test_mention_gets_one_threaded_reply_with_the_answer_blocks(slack: str, call
     assert set(buttons(update.body["blocks"])) == {blocks.PASSAGES, blocks.UP, blocks.DOWN}
     assert update.body["text"].startswith(answer[:20])  # fallback text for notifications
     assert [c.path for c in calls.calls].count("auth.test") <= 1
+
+
+def test_a_mention_is_answered_while_the_conversation_database_is_away(bot: Bot, calls: FakeSlack,
+                                                                     slack_settings: Settings, postgres: str,
+                                                                     tmp_path: Path) -> None:
+    """The thread's memory is in the database, the answer is not: with the database cut, a mention gets
+    its answer and a line saying the thread's earlier messages were not read (not "Sorry")."""
+    with TcpProxy(("127.0.0.1", 5432)) as proxy:
+        database = DatabaseOptions(url=postgres.replace(POSTGRES, f"postgresql://postgres@127.0.0.1:{proxy.port}"),
+                                   retry_after_s=0.3, connect_timeout_s=2)
+        settings = slack_settings.model_copy(update={"database": database, "data_dir": tmp_path})
+        with serving(create_app(settings, bot.embedder)) as base:
+            proxy.cut()
+            event = mention("Cgroups 是怎么限制 CPU 的？")
+            assert post_event(base, event).status_code == 200
+            _, update = answered(calls, "C0TEST", event["ts"])
+            assert "[1]" in update.body["blocks"][0]["text"]["text"], update.body
+            note = calls.wait_for("chat.postMessage", count=2, channel="C0TEST", thread_ts=event["ts"])[-1]
+            assert "没有结合本帖之前的对话" in note.body["text"] and "抱歉" not in note.body["text"]
 
 
 def test_dm_is_answered_in_a_thread_with_the_source_link(slack: str, calls: FakeSlack) -> None:
