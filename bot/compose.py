@@ -63,7 +63,10 @@ UPDATE_SECTION = "现状"
 # terms the question asks loses `faq_lead` (it answers another question; near ties both keep it).
 FAQ_TITLE_NEAR = 0.8
 SHELL = re.compile(r"```(?:bash|sh|shell|console)\b")
-# A question asking how to do something: the short shell command right after the sentence that says it answers it.
+# Asking how to do something: not what happened (怎么回事) nor how a mechanism works (是怎么…的, "how does").
+HOW_TO = re.compile(r"(?<!是)(?:怎么|怎样|如何|咋)(?!回事|样|做到的|实现的|工作的|来的)"
+                    r"|\bhow (?:do|can|should|would) (?:i|we|you)\b|\bhow to\b", re.I)
+# A question asking how: the short shell command right after the sentence that says it answers it.
 HOW = re.compile(r"怎么|怎样|如何|咋|方法|办法|步骤|命令|\bhow\b|command", re.I)
 
 EXTENDED_CHARS = 600  # a list or code block that is the answer may take the budget this far
@@ -292,7 +295,26 @@ class Composer:
             else:
                 break
         self.answer_every_part(cands, plan)
+        self.show_how(cands, plan)
         return self.ordered(plan)
+
+    def show_how(self, cands: list[Candidate], plan: Plan) -> None:
+        """A reader who asks how to do something gets the command: when the answer comes from a FAQ
+        entry and shows none, the entry's likeliest sentence that a short shell block follows comes
+        with the block, if it fits (a FAQ entry's commands are what to run; a lecture's illustrate)."""
+        if not self.first.startswith("faq/") or not HOW_TO.search(self.question) \
+                or any(c.unit.kind == "code" for c in plan.picked.values()):
+            return
+        found = [c for i, c in enumerate(cands[:-1]) if c.section.source == self.first and c.unit.kind != "code"
+                 and not c.framing and not plan.has(c) and cands[i + 1].section is c.section
+                 and cands[i + 1].unit.kind == "code" and len(cands[i + 1].unit.text) <= CODE_CHARS
+                 and SHELL.match(cands[i + 1].unit.text) is not None]
+        for c in sorted(found, key=lambda c: c.score, reverse=True)[:2]:
+            units = self.group(c, [x for x in cands if x.section is c.section])
+            if units and units[-1].unit.kind == "code" and not self.restates(c, plan) \
+                    and plan.chars + sum(len(u.unit.text) for u in units if not plan.has(u)) <= EXTENDED_CHARS:
+                plan.add(units)
+                return
 
     def quotable(self, c: Candidate) -> bool:
         """`c` may be quoted for itself: it is from the answer's first file, or likely to answer (another

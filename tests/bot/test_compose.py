@@ -176,6 +176,30 @@ kind: faq
 两种探针的区别在于失败之后的处理：存活探针失败会让 kubelet 重启容器，就绪探针失败只会把 Pod 从 Service 的后端里摘掉。
 """
 
+DEBUG = """---
+lecture: 15
+title: distroless 镜像没有 shell，怎么调试？
+kind: faq
+---
+
+# distroless 镜像没有 shell，怎么调试？
+
+distroless 镜像里没有 shell，kubectl exec 进不去，这时要借助临时容器（Ephemeral Container）。
+临时容器挂在一个正在运行的 Pod 上，带着自己的镜像和工具，不会重启 Pod。
+
+## 限制
+
+临时容器不能声明端口和资源，也不能在创建之后删除，只会随 Pod 一起消失。
+
+## 用 kubectl debug 进入
+
+加上 --target 参数，临时容器会加入目标容器的 PID Namespace，可以直接看到业务进程。
+
+```bash
+kubectl debug -it my-pod --image=busybox:1.36 --target=app
+```
+"""
+
 
 @pytest.fixture(scope="module")
 def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
@@ -191,6 +215,7 @@ def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
     (corpus / "faq" / "002-evicted.md").write_text(EVICTED, encoding="utf-8")
     (corpus / "faq" / "003-affinity.md").write_text(AFFINITY, encoding="utf-8")
     (corpus / "faq" / "004-probes.md").write_text(PROBES, encoding="utf-8")
+    (corpus / "faq" / "005-debug.md").write_text(DEBUG, encoding="utf-8")
     settings = Settings(corpus_dir=corpus, store=StoreOptions(path=root / "index"), data_dir=root / "data")
     build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
     return Bot.open(settings, embedder)
@@ -320,6 +345,11 @@ def test_the_second_point_of_a_list_comes_with_the_first() -> None:
     assert LEANS.match("第二，默认情况下 kube-apiserver 把 Secret 以未加密的形式存进 Etcd。")
     assert LEANS.match("第三步为各组件生成 kubeconfig 文件。") and LEANS.match("其次检查 path 和 pathType。")
     assert not LEANS.match("第二个 InitContainer 叫 clone-mysql，它在从节点第一次启动时拷贝数据。")  # a name
+
+
+def test_a_how_to_question_answered_from_a_faq_entry_gets_its_command(trap: Bot) -> None:
+    ans = trap.answer("distroless 镜像里没有 shell，要怎么进去调试？")
+    assert "临时容器" in ans.answer and "kubectl debug -it my-pod" in ans.answer, ans.answer
 
 
 def test_a_refusals_closest_passages_quote_prose_never_code(trap: Bot, tmp_path: Path) -> None:
