@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -140,6 +141,14 @@ class Plan:
 
     def has(self, c: Candidate) -> bool:
         return (c.section.source, c.section.name, c.order) in self.picked
+
+    def adds(self, units: list[Candidate]) -> int:
+        """The characters `units` would add to the plan."""
+        return sum(len(u.unit.text) for u in units if not self.has(u))
+
+    def names(self, term: str) -> bool:
+        """A chosen unit has the question term `term`, or (a Latin term inside a longer name) its text."""
+        return term in self.covered or any(term in c.unit.text.lower() for c in self.picked.values())
 
     def add(self, group: list[Candidate]) -> None:
         for c in group:
@@ -305,14 +314,13 @@ class Composer:
         if not self.first.startswith("faq/") or not HOW_TO.search(self.question) \
                 or any(c.unit.kind == "code" for c in plan.picked.values()):
             return
-        found = [c for i, c in enumerate(cands[:-1]) if c.section.source == self.first and c.unit.kind != "code"
-                 and not c.framing and not plan.has(c) and cands[i + 1].section is c.section
-                 and cands[i + 1].unit.kind == "code" and len(cands[i + 1].unit.text) <= CODE_CHARS
-                 and SHELL.match(cands[i + 1].unit.text) is not None]
+        found = [c for c, nxt in pairwise(cands) if c.section.source == self.first
+                 and c.unit.kind != "code" and not c.framing and not plan.has(c) and nxt.section is c.section
+                 and is_command(nxt)]
         for c in sorted(found, key=lambda c: c.score, reverse=True)[:2]:
             units = self.group(c, [x for x in cands if x.section is c.section])
             if units and units[-1].unit.kind == "code" and not self.restates(c, plan) \
-                    and plan.chars + sum(len(u.unit.text) for u in units if not plan.has(u)) <= EXTENDED_CHARS:
+                    and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
                 plan.add(units)
                 return
 
@@ -323,8 +331,7 @@ class Composer:
 
     def missing_sides(self, plan: Plan) -> set[str]:
         """The sides of the comparison (distinctive terms of the question) the answer does not name yet."""
-        quoted = " ".join(c.unit.text for c in plan.picked.values()).lower()
-        return {t for t in self.sides if t not in plan.covered and t not in quoted}
+        return {t for t in self.sides if not plan.names(t)}
 
     def originals_first(self, order: list[list[tuple[list[Candidate], float]]]
                         ) -> list[list[tuple[list[Candidate], float]]]:
@@ -357,15 +364,14 @@ class Composer:
             if not terms:
                 continue
             key = max(terms, key=self.weights.__getitem__)
-            quoted = " ".join(c.unit.text for c in plan.picked.values()).lower()
-            if key in plan.covered or key in quoted:
+            if plan.names(key):
                 continue
             # A Latin term counts inside a longer name too: "required" in requiredDuringScheduling….
             found = [c for c in cands if (key in c.terms or (key.isascii() and key in c.unit.text.lower()))
                      and c.unit.kind != "code" and not c.framing and not plan.has(c) and self.quotable(c)]
             for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
                 units = self.group(c, [x for x in cands if x.section is c.section])
-                if units and plan.chars + sum(len(u.unit.text) for u in units if not plan.has(u)) <= EXTENDED_CHARS:
+                if units and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
                     plan.add(units)
                     break
 
@@ -406,7 +412,7 @@ class Composer:
             if not units:
                 continue
             room = (EXTENDED_CHARS if not plan.groups else budget) - plan.chars
-            if sum(len(u.unit.text) for u in units if not plan.has(u)) > room:
+            if plan.adds(units) > room:
                 continue
             plan.add(units)
             added += 1
@@ -650,8 +656,7 @@ class Composer:
         """The code block right after `c` belongs with it: `c` points at it (如下：), or the reader asks
         how and the block is a few shell commands (the command that does what `c` says; a manifest
         after a sentence is usually an illustration)."""
-        return bool(POINTS_AHEAD.search(c.unit.text)) or (
-            self.asks_how and len(code.unit.text) <= CODE_CHARS and bool(SHELL.match(code.unit.text)))
+        return bool(POINTS_AHEAD.search(c.unit.text)) or (self.asks_how and is_command(code))
 
     def count_of(self, word: str) -> int:
         return int(word) if word.isdigit() else CJK_NUM.get(word, 0)
@@ -740,6 +745,11 @@ def says_again(snap: Snapshot, key: tuple[str, str, str], chosen: Iterable[Candi
         if row is not None and other is not None and float(snap.unit_vectors[row] @ snap.unit_vectors[other]) >= bar:
             return True
     return False
+
+
+def is_command(c: Candidate) -> bool:
+    """`c` is a short block of shell commands (what to run, not a manifest that illustrates)."""
+    return c.unit.kind == "code" and len(c.unit.text) <= CODE_CHARS and SHELL.match(c.unit.text) is not None
 
 
 def is_original(sec: Section) -> bool:
