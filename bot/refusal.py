@@ -119,12 +119,15 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
     compounds = tuple(t for t, compound in chinese if compound)
     unknown = unknown_identifiers(snap, scan) + unknown_values(snap, scan) + titled + compounds
     unseen = latin + tuple(t for t, compound in chinese if not compound) + unseen_names(snap, scan)
+    absent = absent_names(snap, scan, hits[:SUPPORT_PASSAGES])
+    # A name the column mentions only in passing, and not in the passages found, is not what it covers.
+    unseen += tuple(n for n in absent if 0 < mentions(snap, n) <= RARE_MENTIONS)
     return Signals(
         dense=hits[0].dense if hits else 0.0,
         margin=found.margin,
         unknown=tuple(dict.fromkeys(unknown)),
         unseen=tuple(dict.fromkeys(unseen)),
-        absent=absent_names(snap, scan, hits[:SUPPORT_PASSAGES]),
+        absent=absent,
         english=not CJK_RUN.search(question),
     )
 
@@ -225,6 +228,19 @@ def unknown_values(snap: Snapshot, question: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def as_written(question: str, term: str) -> str:
+    """`term` (a token: lower case) as the question spells it."""
+    found = re.search(re.escape(term), question, re.I)
+    return found.group(0) if found else term
+
+
+def mentions(snap: Snapshot, name: str) -> int:
+    """How often the corpus names `name` (or, for an English plural, its singular)."""
+    key = normalize(name).lstrip("-")
+    return snap.text.count(key.removesuffix("s") if key.endswith("s") and len(key) > 3 else key)
+
+
+RARE_MENTIONS = 1  # how often the corpus names what it only names in passing
 SUPPORT_PASSAGES = 3  # the passages an answer mostly draws on: the question's names should be in them
 
 
@@ -238,7 +254,8 @@ def absent_names(snap: Snapshot, question: str, hits: list[Hit]) -> tuple[str, .
     chinese = bool(CJK_RUN.search(question))
     names = [m.group(0) for pattern in (CAMEL, DOTTED, FLAG, ANNOTATION) for m in pattern.finditer(question)]
     if chinese:
-        names += [t for t in tokens(question, humps=False) if WORD.fullmatch(t) and t in snap.vocab and len(t) >= 4]
+        names += [as_written(question, t) for t in tokens(question, humps=False)
+                  if WORD.fullmatch(t) and t in snap.vocab and len(t) >= 4]
     out = []
     for name in list(dict.fromkeys(names))[:MAX_NAMES]:
         key = normalize(name).lstrip("-")

@@ -1,7 +1,7 @@
 """The refusal signals and rule on the fixture corpus (real model, real Chroma)."""
 
 from bot.bot import Bot
-from bot.refusal import RefusalOptions, Signals, refuse, signals, unseen_terms
+from bot.refusal import RefusalOptions, Signals, mentions, refuse, signals, unseen_terms
 
 
 def test_unseen_terms_are_latin_words_of_a_chinese_question_the_corpus_never_uses(bot: Bot) -> None:
@@ -118,3 +118,19 @@ def test_a_long_hostile_question_costs_about_what_a_long_ordinary_one_does(bot: 
     base = max(cost(q) for q in ordinary)
     worst = max(cost(q) for q in hostile)
     assert worst < 2.5 * base, (worst, base)  # measured: about 1x
+
+
+def test_a_name_the_corpus_mentions_once_elsewhere_is_not_what_it_covers(bot: Bot) -> None:
+    """SIGCHLD appears once in the fixture corpus, in a clone() call of the Namespace notes: a
+    question about it in kube-proxy rules finds Service passages that never name it."""
+    snap = bot.retriever.snapshot()
+    assert mentions(snap, "SIGCHLD") == 1 and mentions(snap, "Service") > 1
+    question = "kube-proxy 规则为啥要用 SIGCHLD"
+    sig = signals(snap, question, bot.retriever.retrieve(question, k=5))
+    assert "SIGCHLD" in sig.absent and "SIGCHLD" in sig.unseen  # as the reader wrote it
+    ans = bot.answer(question)
+    assert ans.refused and ans.not_covered == ["SIGCHLD"] and ans.citations
+    # ... while for a question whose passages name it, it counts for nothing
+    question = "PID Namespace 的 clone 为什么要传 SIGCHLD"
+    sig = signals(snap, question, bot.retriever.retrieve(question, k=5))
+    assert "SIGCHLD" not in sig.absent + sig.unseen and not bot.answer(question).refused
