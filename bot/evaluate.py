@@ -164,9 +164,10 @@ LABELS = ("现状：", "Update: ")  # what the composer may put before a quoted 
 
 def segments(answer: str) -> list[tuple[str, list[int]]]:
     """The answer's quoted stretches, each with the markers that close it; a first line without
-    markers (an English answer's lead-in) is left out."""
+    markers (an English answer's lead-in, not a code fence) is left out."""
     first, _, rest = answer.partition("\n")
-    body = rest if rest and not MARKER.search(first) else answer
+    # A first line that opens a code block is the answer's first quote, not a lead-in.
+    body = rest if rest and not MARKER.search(first) and not first.startswith("```") else answer
     return [(m.group(1).strip(), [int(n) for n in re.findall(r"\d+", m.group(2))])
             for m in SEGMENT.finditer(body) if m.group(1).strip()]
 

@@ -52,6 +52,10 @@ def test_citations_must_hold_each_sentence_exactly() -> None:
     assert cited_exactly(answer, {1: ["甲。", "乙"], 2: ["丙。"]})
     assert not cited_exactly(answer, {1: ["甲。"], 2: ["丙。"]})
     assert not cited_exactly("没有任何标记", {})
+    # An answer may open with a code block: its first line is then not a lead-in.
+    code = "```bash\nkubectl get pods\n```"
+    assert [t for t, _ in segments(code + "\n[1]甲。[1]")] == [code, "甲。"]
+    assert cited_exactly(code + "\n[1]甲。[1]", {1: [code, "甲。"]})
 
 
 @pytest.mark.parametrize("path", SETS, ids=lambda p: p.name)
