@@ -642,7 +642,9 @@ class Composer:
             return self.whole_list(nxt, same, with_intro=False) or None
         if nxt is not None and nxt.unit.kind == "code" and self.shows(c, nxt):
             return [nxt] if len(nxt.unit.text) <= CODE_CHARS else None
-        if count and text.rstrip().endswith(("。", ".", "：", ":")) and nxt is not None:
+        # A count whose items follow a colon in the sentence itself (三种办法：第一…；第二…) needs nothing more.
+        inline = count is not None and re.search(r"[：:]\s*\S", text[count.end():]) is not None
+        if count and not inline and text.rstrip().endswith(("。", ".", "：", ":")) and nxt is not None:
             n = self.count_of(count.group(1))
             items = self.following(c, same, n)
             return items if len(items) == n else None
