@@ -85,6 +85,9 @@ UNIT_FLOOR = 0.35  # units scored below this share of the section's best are lef
 # FILL_SECTIONS more of the entry's sections (swept on the development sets: full answers 0.6: 68.9%, 0.7: 69.6%,
 # 0.8: 69.6%; sections 2: 68.9%, 3: 69.6%).
 FILL, FILL_SECTIONS = 0.7, 3
+# ... each when it adds at most this many characters (a line of answer; a longer one makes way for the next
+# section's: swept 120: 69.6%, 140: 69.9%, 160: 69.9%, 200: 69.6%, none: 69.6%).
+FILL_CHARS = 160
 SAME_MEANING = 0.975  # cosine of two units' vectors above which they say the same thing
 SAME_ELSEWHERE = 0.94  # ... when they come from different files
 COVERED = 0.6  # how much a unit is worth when every question term it has is in the answer already
@@ -318,8 +321,8 @@ class Composer:
         """A FAQ entry answers its title's question in its opening and what a reader asks next (how to
         confirm it, how to fix it, where to set it) in its other sections, each of which opens with its
         answer: when the answer quotes the opening of the entry it comes from and is still short, the
-        first sentence of each section of the entry it does not quote yet, likeliest first, while it
-        fits. (Of the vital facts the development answers missed, most sat in such a section of the
+        first sentence of each section of the entry it does not quote yet, likeliest first, when it is
+        short and fits. (Of the vital facts the development answers missed, most sat in such a section of the
         entry the answer led with, and nearly always in its first sentence; the composer's scores
         do not tell them from the rest of the section, the entry's layout does.)"""
         if not self.first.startswith("faq/") or plan.chars >= FILL * self.max_chars \
@@ -335,7 +338,8 @@ class Composer:
             if plan.chars >= FILL * self.max_chars:
                 break
             units = self.group(c, [x for x in cands if x.section is c.section])
-            if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= self.max_chars:
+            if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= self.max_chars \
+                    and plan.adds(units) <= FILL_CHARS:
                 plan.add(units)
 
     def show_how(self, cands: list[Candidate], plan: Plan) -> None:
