@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 from api.settings import Settings
+from bot import compose
 from bot.answer import MARKER, Answer, extract, gather, speaks_to
 from bot.bot import Bot
-from bot.compose import FRAMING, LEANS, SECTION_FEATURES, Composer
+from bot.compose import FRAMING, LEANS, SECTION_FEATURES, Candidate, Composer, Section
 from bot.evaluate import cited_exactly, segments
 from bot.retrieve import Hit, Retriever
 from bot.terms import tokens
+from corpus.sentences import units_of
 from index.build import build_index
 from index.embed import Embedder
 from index.store import Store, StoreOptions
@@ -380,3 +382,34 @@ def test_a_lecture_pointing_back_at_earlier_ones_is_framing() -> None:
     assert FRAMING.search("前两讲介绍了 StatefulSet 的编号，这一讲把它们用在一个真实场景里。")
     assert FRAMING.search("读完这一讲，你会知道 Pod 为什么是最小单位。")
     assert not FRAMING.search("StatefulSet 把应用状态抽象为两种。")
+
+
+def test_a_count_whose_items_follow_a_colon_in_the_sentence_needs_nothing_after_it(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "DNS 解析卡 5 秒怎么缓解", None, 600, 6)
+
+    def first_group(text: str) -> list[str]:
+        sec = Section("faq/x.md", "缓解办法", 0, text, (), tuple(units_of(text)))
+        same = [Candidate(u, sec, 1, i) for i, u in enumerate(sec.units)]
+        return [c.unit.text for c in composer.group(same[0], same)]
+
+    counts = "缓解常用三种办法：第一，加 single-request-reopen；第二，部署 NodeLocal DNSCache；第三，改走 TCP。"
+    assert first_group(counts + "\n选项会合并到 resolv.conf 里。") == [counts]
+    announced = "缓解常用三种办法。\n第一，加 single-request-reopen。"  # the items should follow, and one is missing
+    assert first_group(announced) == []
+
+
+def test_a_short_answer_from_a_faq_entrys_opening_reads_on_into_the_entrys_other_sections(
+        trap: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fresh(question: str) -> Answer:  # composed now, not from the bot's answer cache
+        options, refusal = trap.settings.answer, trap.settings.refusal
+        return extract(gather(trap.check(question), trap.retriever, options, refusal), options, refusal)
+
+    question = "集群里一堆 Evicted 的 Pod 是怎么回事？"
+    monkeypatch.setattr(compose, "FILL", 0.0)
+    before = fresh(question).answer
+    monkeypatch.undo()
+    ans = fresh(question)
+    # Each section of the entry opens with the answer to a follow-up: where the reason is written, how to clean up.
+    assert "Message 里写明了" in ans.answer and "按 Failed 阶段批量删除" in ans.answer, ans.answer
+    assert "Message 里写明了" not in before, before
+    assert cited_exactly(ans.answer, quotes_of(ans))
