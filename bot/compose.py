@@ -345,7 +345,8 @@ class Composer:
     def show_how(self, cands: list[Candidate], plan: Plan) -> None:
         """A reader who asks how to do something gets the command: when the answer comes from a FAQ
         entry and shows none, the entry's likeliest sentence that a short shell block follows comes
-        with the block, if it fits (a FAQ entry's commands are what to run; a lecture's illustrate)."""
+        with the block, if it fits or sentences less likely than it make room (a FAQ entry's commands
+        are what to run; a lecture's illustrate)."""
         if not self.first.startswith("faq/") or not HOW_TO.search(self.question) \
                 or any(c.unit.kind == "code" for c in plan.picked.values()):
             return
@@ -355,9 +356,41 @@ class Composer:
         for c in sorted(found, key=lambda c: c.score, reverse=True)[:2]:
             units = self.group(c, [x for x in cands if x.section is c.section])
             if units and units[-1].unit.kind == "code" and not self.restates(c, plan) \
-                    and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
+                    and (plan.chars + plan.adds(units) <= EXTENDED_CHARS
+                         or self.make_room(plan, plan.adds(units), c.score)):
                 plan.add(units)
                 return
+
+    def make_room(self, plan: Plan, need: int, below: float) -> bool:
+        """Leave out the plan's least likely sentences (each less likely than `below`, standing alone:
+        nothing kept leans on it and it leans on nothing) until `need` more characters fit; False, and
+        the plan as it was, when they cannot be had."""
+        picked = list(plan.picked.values())
+        # The answer's opening sentence stays: it is what the rest is read against.
+        first = min(picked, key=lambda c: (c.section.source != self.first, c.rank, c.order)) if picked else None
+
+        def leans(c: Candidate | None) -> bool:
+            return c is not None and bool(LEANS.match(c.unit.text) or POINTS_BACK.search(c.unit.text))
+
+        def alone(c: Candidate) -> bool:
+            text = c.unit.text
+            return c.unit.kind == "sentence" and c is not first and not leans(c) and not leans(
+                plan.picked.get((c.section.source, c.section.name, c.order + 1))) \
+                and not (ENUM.match(text) or POINTS_AHEAD.search(text) or COUNT.search(text))
+        room = EXTENDED_CHARS - plan.chars - need
+        gone: list[Candidate] = []
+        for c in sorted((c for c in picked if c.score < below and alone(c)), key=lambda c: c.score):
+            if room >= 0:
+                break
+            gone.append(c)
+            room += len(c.unit.text)
+        if room < 0:
+            return False
+        for c in gone:
+            del plan.picked[(c.section.source, c.section.name, c.order)]
+            plan.chars -= len(c.unit.text)
+        plan.covered = set().union(*(c.terms for c in plan.picked.values()))
+        return True
 
     def quotable(self, c: Candidate) -> bool:
         """`c` may be quoted for itself: it is from the answer's first file, or likely to answer (another

@@ -13,7 +13,7 @@ from api.settings import Settings
 from bot import compose
 from bot.answer import MARKER, Answer, extract, gather, speaks_to
 from bot.bot import Bot
-from bot.compose import FRAMING, LEANS, SECTION_FEATURES, Candidate, Composer, Section
+from bot.compose import FRAMING, LEANS, SECTION_FEATURES, Candidate, Composer, Plan, Section
 from bot.evaluate import cited_exactly, segments
 from bot.retrieve import Hit, Retriever
 from bot.terms import tokens
@@ -352,6 +352,28 @@ def test_the_second_point_of_a_list_comes_with_the_first() -> None:
 def test_a_how_to_question_answered_from_a_faq_entry_gets_its_command(trap: Bot) -> None:
     ans = trap.answer("distroless 镜像里没有 shell，要怎么进去调试？")
     assert "临时容器" in ans.answer and "kubectl debug -it my-pod" in ans.answer, ans.answer
+
+
+def test_a_command_for_a_how_to_question_takes_the_room_of_less_likely_sentences(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "证书过期了怎么续期", None, 600, 6)
+    composer.first = "faq/x.md"
+    text = "甲" * 150 + "。\n" + "乙" * 150 + "。\n因此" + "丙" * 148 + "。\n" + "丁" * 100 + "。\n" + "戊" * 50 + "。"
+    sec = Section("faq/x.md", "", 0, text, (), tuple(units_of(text)))
+
+    def plan_of(scores: tuple[float, ...]) -> Plan:
+        plan = Plan()
+        plan.add([Candidate(u, sec, 1, i, score) for i, (u, score) in enumerate(zip(sec.units, scores, strict=True))])
+        return plan
+
+    # the opening; what a kept sentence (因此…) leans on; that sentence; two that stand alone
+    plan = plan_of((0.1, 0.05, 0.2, 0.15, 0.3))
+    assert plan.chars == 605
+    # The least likely sentences that stand alone make room; the opening and a sentence's support stay.
+    assert composer.make_room(plan, 120, below=0.5)
+    assert [c.order for c in plan.picked.values()] == [0, 1, 2] and plan.chars == 453
+    assert not composer.make_room(plan, 300, below=0.5) and plan.chars == 453  # cannot be had: nothing goes
+    plan = plan_of((0.1, 0.05, 0.2, 0.15, 0.3))
+    assert not composer.make_room(plan, 150, below=0.2) and plan.chars == 605  # only less likely ones make room
 
 
 def test_a_refusals_closest_passages_quote_prose_never_code(trap: Bot, tmp_path: Path) -> None:
