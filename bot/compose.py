@@ -39,16 +39,25 @@ FRAMING = re.compile(
     r"^(?:这一讲|这一节|这节|本讲|本节|本文|这篇|今天|读完|学完|看完|上一讲|下一讲|前一讲|前两讲|前几讲|前面几讲|"
     r"接下来|下面我们|我们先|我们来|在这一讲|在本讲|这一讲里|思考题|课后|留给你|最后留|欢迎|本讲的|这一讲的|专栏的这一讲)"
     r"|这一讲(?:处理|讲|会|要|介绍|解决|回答|的主题|把|用|来)|思考题(?:问|是|：)"
-    r"|^(?:In this lecture|This lecture|The lecture)", re.I)
+    r"|^(?:In this lecture|This lecture|The lecture)"
+    # ... or where the column goes from here (后面几讲…), or names this lecture or FAQ entry as the subject
+    # of a clause after what the last one did (上一讲讲了 X，这一讲关注 Y).
+    r"|^(?:本条|后面讲|后面会讲|后面几讲)|后面几讲|后续几讲"
+    r"|[，,；;]\s*(?:这一讲|本讲|本条)(?:也|还|先|再|就|具体|正面)?"
+    r"(?:讨论|深入|开始|关注|跳出|拆开|讲|会|要|介绍|分析|处理|解决|回答|在|用|把)", re.I)
+# A lecture named by its number ("第 32 讲是…的第一讲") in its own note is "这一讲".
+OWN_LECTURE = re.compile(r"^第\s*0*(\d+)\s*讲")
 ASKS = re.compile(r"[？?]\s*$")
 # A sentence that leans on what came before it.
 LEANS = re.compile(
-    r"^(?:因此|所以|于是|这样一来|这样|这就|这也|这些|这个|这种|这里|这时|此时|此外|另外|同样|但是?|不过|然而|而且|"
+    r"^(?:因此|所以|于是|这(?!一讲|一节|节|篇)|此时|此外|另外|同样|但是?|不过|然而|而且|"
     r"可见|换句话说|也就是说|总之|反过来|相反|它们?|其|该|上面|上述|前面|以上|如上|对应地|与之相对|否则|再(?!次)|"
     r"第[二三四五六七八九十](?:[，,、：:]|步|点|条)|其次|"  # the second point of a list
     r"Therefore|So |Thus|This |These |That |It |They )")
 POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提到|说)|这段|这个例子|以上|"
-                         r"这个问题|这种情况|这一点|这类问题|这个现象|this problem|this issue", re.I)
+                         r"这个问题|这种情况|这一点|这类问题|这个现象|this problem|this issue"
+                         # "X 就是这样一个程序", "Y 就是这些原因的来源": X is an example of what came before.
+                         r"|(?:就|正)是这(?:样一|些)", re.I)
 POINTS_AHEAD = re.compile(r"如下|下面(?:这|的|那|几)|见下|以下|：\s*$|:\s*$")
 COUNT = re.compile(r"([两二三四五六七八九十几]|\d)\s*(?:种|类|个|步|点|条|层|部分|阶段|方面|件|大|类型|种方式|个阶段)")
 CJK_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
@@ -60,7 +69,7 @@ SIDE_IDF = 2.0  # ... while a term of the question this distinctive (a side: Sta
 NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|最新|后来|废弃|弃用|移除|删除|删掉|取代|替代|升级|"
                  r"\bnow\b|today|current|still|deprecat|removed|replaced|latest|newer|upgrade", re.I)
 UPDATE_LEAD = 0.3  # a 现状 section's chance to lead the answer, when the question does not ask what changed
-ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|lecture|thought question", re.I)
+ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|专栏|lecture|thought question|\bcolumn\b", re.I)
 UPDATE_SECTION = "现状"
 # Of several FAQ entries' openings, one whose title has under this share of the best-asked title's share of
 # terms the question asks loses `faq_lead` (it answers another question; near ties both keep it).
@@ -232,6 +241,16 @@ def said(sec: Section, i: int) -> str:
     unit = sec.units[i]
     leans = i > 0 and (LEANS.match(unit.text) or POINTS_BACK.search(unit.text)) is not None
     return f"{sec.units[i - 1].text} {unit.text}" if leans else unit.text
+
+
+def is_framing(sec: Section, text: str) -> bool:
+    """The sentence frames the lecture or the column (FRAMING). A lecture's note names itself by its
+    number too ("第 32 讲是容器网络模块的第一讲"); its 现状 sections name it to say what changed since."""
+    own = OWN_LECTURE.match(text)
+    m = re.match(r"column/0*(\d+)-", sec.source)
+    if own and m and own.group(1) == m.group(1) and not sec.name.startswith(UPDATE_SECTION):
+        text = "这一讲" + text[own.end():]
+    return FRAMING.search(text) is not None
 
 
 def updates_of(snap: Snapshot, source: str) -> list[Section]:
@@ -592,7 +611,13 @@ class Composer:
 
     def coherent(self, prose: list[Candidate]) -> bool:
         """The section can be shown whole: it does not open by leaning on something before it."""
-        return not LEANS.match(prose[0].unit.text) and not POINTS_BACK.search(prose[0].unit.text)
+        return self.on_title(prose[0]) or (
+            not LEANS.match(prose[0].unit.text) and not POINTS_BACK.search(prose[0].unit.text))
+
+    def on_title(self, c: Candidate) -> bool:
+        """`c` opens a FAQ entry: what it leans on ("这类 Forbidden 报错…") is the entry's title, the
+        reader's question, which the answer is read against."""
+        return c.order == 0 and is_faq_opening(self.snap, c.section)
 
     # scoring
 
@@ -611,7 +636,7 @@ class Composer:
                 out.append(c)
                 if unit.kind == "code":
                     continue
-                c.framing = not self.about_lecture and bool(FRAMING.search(unit.text))
+                c.framing = not self.about_lecture and is_framing(sec, unit.text)
                 what = said(sec, i)
                 c.terms = frozenset(t for t in terms_of(self.snap, what)[0] if t in self.weights)
                 start, end = sec.offset + unit.start, sec.offset + unit.end
@@ -688,6 +713,8 @@ class Composer:
         """What `c` leans on (因此…, 上面这段…), back to a unit that stands on its own; [] when it
         leans on nothing, None when what it leans on cannot be had."""
         if c.unit.kind != "sentence" or not (LEANS.match(c.unit.text) or POINTS_BACK.search(c.unit.text)):
+            return []
+        if self.on_title(c):
             return []
         before = self.before(c, same)
         if before is None or before.framing or depth >= 2:

@@ -13,7 +13,7 @@ from api.settings import Settings
 from bot import compose
 from bot.answer import MARKER, Answer, extract, gather, speaks_to
 from bot.bot import Bot
-from bot.compose import FRAMING, LEANS, SECTION_FEATURES, Candidate, Composer, Plan, Section
+from bot.compose import FRAMING, LEANS, POINTS_BACK, SECTION_FEATURES, Candidate, Composer, Plan, Section, is_framing
 from bot.evaluate import cited_exactly, segments
 from bot.retrieve import Hit, Retriever
 from bot.terms import tokens
@@ -404,6 +404,32 @@ def test_a_lecture_pointing_back_at_earlier_ones_is_framing() -> None:
     assert FRAMING.search("前两讲介绍了 StatefulSet 的编号，这一讲把它们用在一个真实场景里。")
     assert FRAMING.search("读完这一讲，你会知道 Pod 为什么是最小单位。")
     assert not FRAMING.search("StatefulSet 把应用状态抽象为两种。")
+
+
+def test_a_sentence_about_the_column_itself_is_framing() -> None:
+    assert FRAMING.search("第 05 讲说明了 Namespace 负责修改容器进程的视图，这一讲讨论 Namespace 隔离的局限。")
+    assert FRAMING.search("核心概念只有三个：Network Namespace、docker0 网桥和 Veth Pair，"
+                          "后面几讲的 Flannel 都建立在这些概念之上。")
+    assert FRAMING.search("后面讲 StatefulSet 和 Operator 时，会看到 Kubernetes 如何逐一应对这些问题。")
+    assert FRAMING.search("第 43 讲讲的是优先级和抢占的机制，本条讲的是落地时怎么分档。")
+    # A lecture's note naming itself by its number frames it; naming another lecture states what it said.
+    own = Section("column/32-container-network.md", "容器网络", 0, "", (), ())
+    assert is_framing(own, "第 32 讲是容器网络模块的第一讲，只看单台宿主机上的 Docker 容器是怎么联网的。")
+    assert not is_framing(own, "第 6 讲讲容器的单进程模型时说过，容器的生命周期和它的 PID=1 进程绑定。")
+    assert not is_framing(Section("column/32-container-network.md", "现状", 0, "", (), ()),
+                          "第 32 讲以 Docker 的 docker0 网桥为例，但 1.24 之后节点通常不再有 docker0。")  # what changed
+    assert not is_framing(Section("faq/097-sigterm.md", "", 0, "", (), ()),
+                          "第 6 讲讲容器的单进程模型时说过，容器的生命周期和它的 PID=1 进程绑定。")
+
+
+def test_a_sentence_opening_on_zhe_or_naming_an_example_of_what_came_before_leans_on_it() -> None:
+    for text in ("这类“一组容器要么都调度成功、要么都不调度”的需求，就是成组调度问题。",
+                 "这套机器人系统叫 Prow。", "这是有意的保护：Released 的 PV 里还留着上一个使用者的数据。"):
+        assert LEANS.match(text), text
+    assert not LEANS.match("这一讲讲 Pod 的字段。")  # framing, not leaning
+    assert POINTS_BACK.search("NVIDIA 的 GPU Device Plugin 就是这样一个程序。")
+    assert POINTS_BACK.search("第 42 讲讲的 Predicates 就是这些原因的来源。")
+    assert not POINTS_BACK.search("Operator 就是这种范式最典型的应用。")  # 这种 names the sentence's own 范式
 
 
 def test_a_count_whose_items_follow_a_colon_in_the_sentence_needs_nothing_after_it(trap: Bot) -> None:
