@@ -42,7 +42,7 @@ FRAMING = re.compile(
     r"|^(?:In this lecture|This lecture|The lecture)"
     # ... or where the column goes from here (后面几讲…), or names this lecture or FAQ entry as the subject
     # of a clause after what the last one did (上一讲讲了 X，这一讲关注 Y).
-    r"|^(?:本条|后面讲|后面会讲|后面几讲)|后面几讲|后续几讲"
+    r"|^(?:本条|笔记|后面讲|后面会讲|后面几讲)|后面几讲|后续几讲"
     r"|[，,；;]\s*(?:这一讲|本讲|本条)(?:也|还|先|再|就|具体|正面)?"
     r"(?:讨论|深入|开始|关注|跳出|拆开|讲|会|要|介绍|分析|处理|解决|回答|在|用|把)", re.I)
 # A lecture named by its number ("第 32 讲是…的第一讲") in its own note is "这一讲".
@@ -611,13 +611,12 @@ class Composer:
 
     def coherent(self, prose: list[Candidate]) -> bool:
         """The section can be shown whole: it does not open by leaning on something before it."""
-        return self.on_title(prose[0]) or (
-            not LEANS.match(prose[0].unit.text) and not POINTS_BACK.search(prose[0].unit.text))
+        return not LEANS.match(prose[0].unit.text) and not POINTS_BACK.search(prose[0].unit.text)
 
     def on_title(self, c: Candidate) -> bool:
-        """`c` opens a FAQ entry: what it leans on ("这类 Forbidden 报错…") is the entry's title, the
-        reader's question, which the answer is read against."""
-        return c.order == 0 and is_faq_opening(self.snap, c.section)
+        """`c` opens a FAQ entry on a pointer ("这类 Forbidden 报错…"): what it points at is the entry's
+        title, the reader's question, which the answer is read against."""
+        return c.order == 0 and is_faq_opening(self.snap, c.section) and LEANS.match(c.unit.text) is not None
 
     # scoring
 

@@ -412,6 +412,7 @@ def test_a_sentence_about_the_column_itself_is_framing() -> None:
                           "后面几讲的 Flannel 都建立在这些概念之上。")
     assert FRAMING.search("后面讲 StatefulSet 和 Operator 时，会看到 Kubernetes 如何逐一应对这些问题。")
     assert FRAMING.search("第 43 讲讲的是优先级和抢占的机制，本条讲的是落地时怎么分档。")
+    assert FRAMING.search("笔记要回答的问题是：CRI shim 处在调用链的哪个位置，CRI 定义了哪些接口。")
     # A lecture's note naming itself by its number frames it; naming another lecture states what it said.
     own = Section("column/32-container-network.md", "容器网络", 0, "", (), ())
     assert is_framing(own, "第 32 讲是容器网络模块的第一讲，只看单台宿主机上的 Docker 容器是怎么联网的。")
@@ -430,6 +431,20 @@ def test_a_sentence_opening_on_zhe_or_naming_an_example_of_what_came_before_lean
     assert POINTS_BACK.search("NVIDIA 的 GPU Device Plugin 就是这样一个程序。")
     assert POINTS_BACK.search("第 42 讲讲的 Predicates 就是这些原因的来源。")
     assert not POINTS_BACK.search("Operator 就是这种范式最典型的应用。")  # 这种 names the sentence's own 范式
+
+
+def test_a_faq_entrys_opening_that_points_back_points_at_its_title(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    composer = Composer(snap, "Evicted 的 Pod 怎么清理", None, 600, 6)
+    text = "这类 Evicted 的 Pod 是 kubelet 在节点资源紧张时驱逐的。\n它们会一直留在列表里。"
+
+    def first_group(name: str) -> list[str]:
+        sec = Section("faq/002-evicted.md", name, 0, text, (), tuple(units_of(text)))
+        same = [Candidate(u, sec, 1, i) for i, u in enumerate(sec.units)]
+        return [c.unit.text for c in composer.group(same[0], same)]
+
+    assert first_group(snap.lead_sections["faq/002-evicted.md"]) == [text.split("\n")[0]]  # 这类: the title's
+    assert first_group("清理") == []  # under another heading it points at what is not shown
 
 
 def test_a_count_whose_items_follow_a_colon_in_the_sentence_needs_nothing_after_it(trap: Bot) -> None:
