@@ -281,8 +281,10 @@ class Composer:
         self.max_chars, self.max_groups = max_chars, max_groups
         self.weights_, self.section_weights = weights, section_weights
         base, extra = query_terms(question)
-        self.weights = {t: snap.idf.get(t, 1.0) for t in base}
-        self.weights.update({t: 0.5 * snap.idf.get(t, 1.0) for t in extra if t not in self.weights})
+        # Only terms the corpus uses: a question word it never uses (most words of an English question's
+        # prose: "happens", "want") matches no unit and would only shrink every unit's share of terms.
+        self.weights = {t: snap.idf[t] for t in base if t in snap.idf}
+        self.weights.update({t: 0.5 * snap.idf[t] for t in extra if t not in self.weights and t in snap.idf})
         self.total = sum(self.weights.values()) or 1.0
         self.about_lecture = bool(ABOUT_LECTURE.search(question))
         self.compares = bool(COMPARISON.search(question))

@@ -476,3 +476,12 @@ def test_a_short_answer_from_a_faq_entrys_opening_reads_on_into_the_entrys_other
     assert "Message 里写明了" in ans.answer and "按 Failed 阶段批量删除" in ans.answer, ans.answer
     assert "Message 里写明了" not in before, before
     assert cited_exactly(ans.answer, quotes_of(ans))
+
+
+def test_a_question_word_the_corpus_never_uses_does_not_shrink_a_units_share_of_the_question(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    plain = Composer(snap, "what are the phases of a pod", None, 600, 6)
+    chatty = Composer(snap, "what are the phases of a pod, wondering honestly", None, 600, 6)
+    assert "wondering" not in chatty.weights and "honestly" not in chatty.weights
+    text = "Pod 对象的 status.phase 字段描述它处在生命周期的哪个阶段，它有五种取值。"
+    assert plain.match(text) > 0 and chatty.match(text) == pytest.approx(plain.match(text))
