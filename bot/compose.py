@@ -69,7 +69,7 @@ SIDE_IDF = 2.0  # ... while a term of the question this distinctive (a side: Sta
 NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|最新|后来|废弃|弃用|移除|删除|删掉|取代|替代|升级|"
                  r"\bnow\b|today|current|still|deprecat|removed|replaced|latest|newer|upgrade", re.I)
 UPDATE_LEAD = 0.3  # a 现状 section's chance to lead the answer, when the question does not ask what changed
-ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|专栏|lecture|thought question|\bcolumn\b", re.I)
+ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|lecture|thought question", re.I)
 UPDATE_SECTION = "现状"
 # Of several FAQ entries' openings, one whose title has under this share of the best-asked title's share of
 # terms the question asks loses `faq_lead` (it answers another question; near ties both keep it).
