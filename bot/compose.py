@@ -42,7 +42,7 @@ FRAMING = re.compile(
     r"|^(?:In this lecture|This lecture|The lecture)"
     # ... or where the column goes from here (后面几讲…), or names this lecture or FAQ entry as the subject
     # of a clause after what the last one did (上一讲讲了 X，这一讲关注 Y).
-    r"|^(?:本条|笔记|后面讲|后面会讲|后面几讲)|后面几讲|后续几讲"
+    r"|^(?:本条|笔记|后面讲|后面会讲|后面几讲|预习篇(?:第.讲|最后一讲))|后面几讲|后续几讲"
     r"|[，,；;]\s*(?:这一讲|本讲|本条)(?:也|还|先|再|就|具体|正面)?"
     r"(?:讨论|深入|开始|关注|跳出|拆开|讲|会|要|介绍|分析|处理|解决|回答|在|用|把)", re.I)
 # A lecture named by its number ("第 32 讲是…的第一讲") in its own note is "这一讲".
