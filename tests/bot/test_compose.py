@@ -414,7 +414,8 @@ def test_a_sentence_about_the_column_itself_is_framing() -> None:
     assert FRAMING.search("第 43 讲讲的是优先级和抢占的机制，本条讲的是落地时怎么分档。")
     assert FRAMING.search("笔记要回答的问题是：CRI shim 处在调用链的哪个位置，CRI 定义了哪些接口。")
     assert FRAMING.search("预习篇第一讲回到 2013 年，看 Docker 是在什么样的 PaaS 背景下出现的。")
-    assert not FRAMING.search("预习篇要回答的核心问题是：在众多竞争者之中，Kubernetes 为什么会赢。")  # the question it answers
+    # ... but not the question the 预习篇 answers
+    assert not FRAMING.search("预习篇要回答的核心问题是：在众多竞争者之中，Kubernetes 为什么会赢。")
     # A lecture's note naming itself by its number frames it; naming another lecture states what it said.
     own = Section("column/32-container-network.md", "容器网络", 0, "", (), ())
     assert is_framing(own, "第 32 讲是容器网络模块的第一讲，只看单台宿主机上的 Docker 容器是怎么联网的。")
