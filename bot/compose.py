@@ -309,6 +309,8 @@ class Composer:
         best_score = order[0][0][1]
         if self.original_first:
             order = self.originals_first(order)
+        if order[0][0][0][0].section.source.startswith("faq/"):
+            order[0] = self.how_first(order[0])
         plan = Plan()
         self.first = order[0][0][0][0].section.source
         self.quote_file(order[0], plan, self.max_chars)
@@ -362,6 +364,20 @@ class Composer:
             if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= self.max_chars \
                     and plan.adds(units) <= FILL_CHARS:
                 plan.add(units)
+
+    def how_first(self, sections: list[tuple[list[Candidate], float]]) -> list[tuple[list[Candidate], float]]:
+        """A FAQ entry's sections with the one named for what a how-to question asks ("怎么清理" for
+        "Evicted 的 pod 怎么清理") first: its heading asks the reader's question, word for word."""
+        # A question in parts ("为啥会被驱逐？要怎么清理") is answered from the opening, its parts after.
+        if not HOW_TO.search(self.question) or len([p for p in PARTS.split(self.question) if p.strip()]) > 1:
+            return sections
+        asked = set(tokens(self.question))
+        for i, (group, _) in enumerate(sections):
+            name = group[0].section.name
+            what = set(tokens(name))
+            if i and what and HOW.search(name) and what <= asked:
+                return [sections[i], *sections[:i], *sections[i + 1:]]
+        return sections
 
     def show_how(self, cands: list[Candidate], plan: Plan) -> None:
         """A reader who asks how to do something gets the command: when the answer comes from a FAQ

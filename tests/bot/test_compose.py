@@ -354,6 +354,24 @@ def test_a_how_to_question_answered_from_a_faq_entry_gets_its_command(trap: Bot)
     assert "临时容器" in ans.answer and "kubectl debug -it my-pod" in ans.answer, ans.answer
 
 
+def test_a_how_to_question_is_answered_from_the_faq_section_named_for_it(trap: Bot) -> None:
+    options = trap.settings
+
+    def first_sections(question: str) -> list[str]:
+        ev = gather(question, trap.retriever, options.answer, options.refusal)
+        composer = Composer(ev.snapshot, question, ev.query, 600, 6)
+        entry = [(g, s) for g, s in composer.rank_sections(composer.candidates(ev.passages))
+                 if g[0].section.source == "faq/002-evicted.md"]
+        entry.sort(key=lambda gs: gs[0][0].section.offset)  # in the entry's order: the opening first
+        assert entry[0][0][0].section.name != "怎么清理"
+        return [g[0].section.name for g, _ in composer.how_first(entry)]
+
+    assert first_sections("Evicted 的 Pod 怎么清理")[0] == "怎么清理"
+    # not for a question in parts (its first part is answered from the opening), nor one that asks what
+    assert first_sections("Evicted 的 Pod 为啥会有？要怎么清理")[0] != "怎么清理"
+    assert first_sections("Evicted 的 Pod 清理前要看什么")[0] != "怎么清理"
+
+
 def test_a_command_for_a_how_to_question_takes_the_room_of_less_likely_sentences(trap: Bot) -> None:
     composer = Composer(trap.retriever.snapshot(), "证书过期了怎么续期", None, 600, 6)
     composer.first = "faq/x.md"
