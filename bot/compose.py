@@ -47,6 +47,7 @@ FRAMING = re.compile(
     r"(?:讨论|深入|开始|关注|跳出|拆开|讲|会|要|介绍|分析|处理|解决|回答|在|用|把)", re.I)
 # A lecture named by its number ("第 32 讲是…的第一讲") in its own note is "这一讲".
 OWN_LECTURE = re.compile(r"^第\s*0*(\d+)\s*讲")
+LECTURE_FILE = re.compile(r"column/0*(\d+)-")
 ASKS = re.compile(r"[？?]\s*$")
 # A sentence that leans on what came before it.
 LEANS = re.compile(
@@ -246,9 +247,9 @@ def said(sec: Section, i: int) -> str:
 def is_framing(sec: Section, text: str) -> bool:
     """The sentence frames the lecture or the column (FRAMING). A lecture's note names itself by its
     number too ("第 32 讲是容器网络模块的第一讲"); its 现状 sections name it to say what changed since."""
-    own = OWN_LECTURE.match(text)
-    m = re.match(r"column/0*(\d+)-", sec.source)
-    if own and m and own.group(1) == m.group(1) and not sec.name.startswith(UPDATE_SECTION):
+    own = OWN_LECTURE.match(text)  # rare: the file's number is read only then
+    if own and (m := LECTURE_FILE.match(sec.source)) and own.group(1) == m.group(1) \
+            and not sec.name.startswith(UPDATE_SECTION):
         text = "这一讲" + text[own.end():]
     return FRAMING.search(text) is not None
 
@@ -291,6 +292,8 @@ class Composer:
         self.sides = [t for t in base if snap.idf.get(t, 0.0) >= SIDE_IDF and not COMPARISON.search(t)]
         self.asks_now = bool(NOW.search(question))
         self.asks_how = bool(HOW.search(question))
+        self.asks_how_to = bool(HOW_TO.search(question))
+        self.parts = [p for p in PARTS.split(question) if p.strip()]  # a question asked in parts
         self.first = ""  # the source of the answer's first file, once chosen
 
     def compose(self, hits: list[Hit]) -> list[tuple[Candidate, Chunk]]:
@@ -360,7 +363,7 @@ class Composer:
         for c in sorted(firsts.values(), key=lambda c: c.score, reverse=True)[:FILL_SECTIONS]:
             if plan.chars >= FILL * self.max_chars:
                 break
-            units = self.group(c, [x for x in cands if x.section is c.section])
+            units = self.group(c, cands)
             if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= self.max_chars \
                     and plan.adds(units) <= FILL_CHARS:
                 plan.add(units)
@@ -369,7 +372,7 @@ class Composer:
         """A FAQ entry's sections with the one named for what a how-to question asks ("怎么清理" for
         "Evicted 的 pod 怎么清理") first: its heading asks the reader's question, word for word."""
         # A question in parts ("为啥会被驱逐？要怎么清理") is answered from the opening, its parts after.
-        if not HOW_TO.search(self.question) or len([p for p in PARTS.split(self.question) if p.strip()]) > 1:
+        if not self.asks_how_to or len(self.parts) > 1:
             return sections
         asked = set(tokens(self.question))
         for i, (group, _) in enumerate(sections):
@@ -384,14 +387,14 @@ class Composer:
         entry and shows none, the entry's likeliest sentence that a short shell block follows comes
         with the block, if it fits or sentences less likely than it make room (a FAQ entry's commands
         are what to run; a lecture's illustrate)."""
-        if not self.first.startswith("faq/") or not HOW_TO.search(self.question) \
+        if not self.first.startswith("faq/") or not self.asks_how_to \
                 or any(c.unit.kind == "code" for c in plan.picked.values()):
             return
         found = [c for c, nxt in pairwise(cands) if c.section.source == self.first
                  and c.unit.kind != "code" and not c.framing and not plan.has(c) and nxt.section is c.section
                  and is_command(nxt)]
         for c in sorted(found, key=lambda c: c.score, reverse=True)[:2]:
-            units = self.group(c, [x for x in cands if x.section is c.section])
+            units = self.group(c, cands)
             if units and units[-1].unit.kind == "code" and not self.restates(c, plan) \
                     and (plan.chars + plan.adds(units) <= EXTENDED_CHARS
                          or self.make_room(plan, plan.adds(units), c.score)):
@@ -460,10 +463,9 @@ class Composer:
     def answer_every_part(self, cands: list[Candidate], plan: Plan) -> None:
         """A question asked in parts ("A 是什么？B 又怎么办") gets each part: a part whose distinctive
         term no chosen unit has gets the best unit that has it, with what it needs, if it fits."""
-        parts = [p for p in PARTS.split(self.question) if p.strip()]
-        if len(parts) < 2:
+        if len(self.parts) < 2:
             return
-        for part in parts[1:]:
+        for part in self.parts[1:]:
             # What the part is about, not what it asks (区别, 怎么): those words are in every comparison or how-to.
             terms = [t for t in tokens(part) if t in self.weights and not (COMPARISON.fullmatch(t) or HOW.fullmatch(t))]
             if not terms:
@@ -475,7 +477,7 @@ class Composer:
             found = [c for c in cands if (key in c.terms or (key.isascii() and key in c.unit.text.lower()))
                      and c.unit.kind != "code" and not c.framing and not plan.has(c) and self.quotable(c)]
             for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
-                units = self.group(c, [x for x in cands if x.section is c.section])
+                units = self.group(c, cands)
                 if units and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
                     plan.add(units)
                     break

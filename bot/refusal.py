@@ -237,7 +237,7 @@ def as_written(question: str, term: str) -> str:
 def mentions(snap: Snapshot, name: str) -> int:
     """How often the corpus names `name` (or, for an English plural, its singular)."""
     key = normalize(name).lstrip("-")
-    return snap.text.count(key.removesuffix("s") if key.endswith("s") and len(key) > 3 else key)
+    return snap.count(key.removesuffix("s") if key.endswith("s") and len(key) > 3 else key)
 
 
 RARE_MENTIONS = 1  # how often the corpus names what it only names in passing

@@ -100,7 +100,7 @@ class Snapshot:
     text: str  # every passage with its title and section, normalised (bot.terms.normalize), for lookups
     sections_cache: dict[tuple[str, str], Any] = field(default_factory=dict)  # bot.compose's, filled lazily
     terms_cache: dict[str, Any] = field(default_factory=dict)  # bot.compose's: a corpus text's terms
-    mentions_cache: dict[str, bool] = field(default_factory=dict)
+    mentions_cache: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, store: Store, info: IndexInfo) -> Snapshot:
@@ -146,13 +146,17 @@ class Snapshot:
 
 
     def mentions(self, term: str) -> bool:
-        """Whether the corpus has `term` (normalised) anywhere in its text; remembered, since a
-        substring search of the whole corpus costs about a millisecond."""
+        """Whether the corpus has `term` (normalised) anywhere in its text."""
+        return self.count(term) > 0
+
+    def count(self, term: str) -> int:
+        """How often the corpus's text has `term` (normalised); remembered, since a substring search
+        of the whole corpus costs about a millisecond."""
         found = self.mentions_cache.get(term)
         if found is None:
             if len(self.mentions_cache) > MENTIONS_KEPT:
                 self.mentions_cache.clear()
-            found = self.mentions_cache[term] = term in self.text
+            found = self.mentions_cache[term] = self.text.count(term)
         return found
 
     def section_text(self, source: str, section: str) -> str:
