@@ -61,6 +61,16 @@ POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提
                          r"|(?:就|正)是这(?:样一|些)", re.I)
 POINTS_AHEAD = re.compile(r"如下|下面(?:这|的|那|几)|见下|以下|：\s*$|:\s*$")
 COUNT = re.compile(r"([两二三四五六七八九十几]|\d)\s*(?:种|类|个|步|点|条|层|部分|阶段|方面|件|大|类型|种方式|个阶段)")
+# A count right after a name, a number or a closing mark counts what was just named ("cfs_quota_us 和
+# cfs_period_us 两个文件", "超过 100 个"): it announces no items to come.
+NAMED_BEFORE = re.compile(r"[A-Za-z0-9_`)）”」]\s*$")
+
+
+def announced_count(text: str) -> re.Match[str] | None:
+    """The first count in `text` that announces its items ("分为三种", "有两个阶段"), if any."""
+    return next((m for m in COUNT.finditer(text) if not NAMED_BEFORE.search(text[: m.start()])), None)
+
+
 CJK_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 ENUM = re.compile(r"^(?:第[一二三四五六七八九十\d]|其[一二三四五]|[一二三四五]是|首先|其次|再次|然后|最后)")
 COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\.?\b|versus|differ|compare|comparison", re.I)
@@ -416,7 +426,7 @@ class Composer:
             text = c.unit.text
             return c.unit.kind == "sentence" and c is not first and not leans(c) and not leans(
                 plan.picked.get((c.section.source, c.section.name, c.order + 1))) \
-                and not (ENUM.match(text) or POINTS_AHEAD.search(text) or COUNT.search(text))
+                and not (ENUM.match(text) or POINTS_AHEAD.search(text) or announced_count(text))
         room = EXTENDED_CHARS - plan.chars - need
         gone: list[Candidate] = []
         for c in sorted((c for c in picked if c.score < below and alone(c)), key=lambda c: c.score):
@@ -478,7 +488,7 @@ class Composer:
                      and c.unit.kind != "code" and not c.framing and not plan.has(c) and self.quotable(c)]
             for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
                 units = self.group(c, cands)
-                if units and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
+                if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
                     plan.add(units)
                     break
 
@@ -751,7 +761,7 @@ class Composer:
         text = c.unit.text
         nxt = self.after(c, same)
         ahead = POINTS_AHEAD.search(text) is not None
-        count = COUNT.search(text)
+        count = announced_count(text)
         if nxt is not None and nxt.unit.kind == "item" and (ahead or count):
             return self.whole_list(nxt, same, with_intro=False) or None
         if nxt is not None and nxt.unit.kind == "code" and self.shows(c, nxt):

@@ -482,6 +482,41 @@ def test_a_count_whose_items_follow_a_colon_in_the_sentence_needs_nothing_after_
     assert first_group(announced) == []
 
 
+def test_a_count_of_what_the_sentence_just_named_announces_nothing(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "cfs_quota_us 去哪了", None, 600, 6)
+
+    def first_group(text: str) -> list[str]:
+        sec = Section("faq/x.md", "文件对照", 0, text, (), tuple(units_of(text)))
+        same = [Candidate(u, sec, 1, i) for i, u in enumerate(sec.units)]
+        return [c.unit.text for c in composer.group(same[0], same)]
+
+    # "两个文件" counts the two files named before it; "超过 100 个" is a number; neither has items to come.
+    named = "v1 的 cpu.cfs_quota_us 和 cpu.cfs_period_us 两个文件在 v2 里合并成 cpu.max。"
+    assert first_group(named + "\n```bash\ncat cpu.max\n```") == [named]
+    assert first_group("每秒请求超过 100 个时扩容。\n```yaml\nx: 1\n```") == ["每秒请求超过 100 个时扩容。"]
+    announced = "控制组的文件分为两类。\n```bash\ncat cpu.max\n```"  # its items should follow, and a block does
+    assert first_group(announced) == []
+
+
+def test_a_part_of_the_question_is_not_answered_again_by_another_files_restatement(trap: Bot) -> None:
+    question = "NodePort 怎么用？拿不到客户端真实 IP 怎么办"
+    composer = Composer(trap.retriever.snapshot(), question, None, 600, 6)
+    composer.weights = {"nodeport": 3.0, "真实": 5.0}  # the second part's key term, which the plan lacks
+
+    def unit(source: str, text: str, terms: frozenset[str]) -> Candidate:
+        sec = Section(source, "SNAT", 0, text, (), tuple(units_of(text)))
+        return Candidate(sec.units[0], sec, 1, 0, score=0.8, terms=terms)
+
+    said = unit("faq/057-nodeport.md", "SNAT 的副作用是 Pod 看到的来源 IP 变成了节点 IP，客户端的 IP 丢失。",
+                frozenset())
+    again = unit("column/38-service.md", "SNAT 的副作用是后端 Pod 看到的来源 IP 变成了节点 IP，拿不到真实的客户端 IP。",
+                 frozenset({"真实"}))
+    plan = Plan()
+    plan.add([said])
+    composer.answer_every_part([said, again], plan)
+    assert list(plan.picked.values()) == [said]  # the same fact from another file, once
+
+
 def test_a_short_answer_from_a_faq_entrys_opening_reads_on_into_the_entrys_other_sections(
         trap: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     def fresh(question: str) -> Answer:  # composed now, not from the bot's answer cache
