@@ -374,6 +374,12 @@ class Composer:
             if plan.chars >= FILL * self.max_chars:
                 break
             units = self.group(c, cands)
+            if not units and POINTS_AHEAD.search(c.unit.text):
+                # A first sentence that announces more than fits ("最容易碰到的有：") gives way to its likeliest item.
+                rest = [x for x in cands if x.section is c.section and x.order > c.order and x.unit.kind != "code"
+                        and not x.framing and not plan.has(x)]
+                c = max(rest, key=lambda x: x.score, default=c)
+                units = self.group(c, cands) if rest else []
             if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= self.max_chars \
                     and plan.adds(units) <= FILL_CHARS:
                 plan.add(units)

@@ -482,6 +482,26 @@ def test_a_count_whose_items_follow_a_colon_in_the_sentence_needs_nothing_after_
     assert first_group(announced) == []
 
 
+def test_reading_on_into_a_section_that_opens_on_a_long_list_takes_its_likeliest_item(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    source = "faq/002-evicted.md"
+    composer = Composer(snap, "Evicted 的 Pod 是怎么回事", None, 600, 6)
+    composer.first = source
+
+    def units(name: str, text: str, scores: list[float]) -> list[Candidate]:
+        sec = Section(source, name, 0, text, (), tuple(units_of(text)))
+        return [Candidate(u, sec, 1, i, score=s) for i, (u, s) in enumerate(zip(sec.units, scores, strict=True))]
+
+    opening = units(snap.lead_sections[source], "节点资源紧张时 kubelet 会驱逐 Pod。", [0.9])
+    # The section opens on "…有：" and its items are too many to show: its likeliest one comes, alone.
+    items = "\n".join(f"第{i}种原因是资源{i}不够用了，" + "细节" * 100 + "。" for i in range(1, 4))
+    listed = units("常见原因", f"驱逐的原因有：\n{items}\n内存不足时最常见。", [0.2, 0.1, 0.1, 0.1, 0.6])
+    plan = Plan()
+    plan.add(opening)
+    composer.rest_of_entry(opening + listed, plan)
+    assert [c.unit.text for c in plan.picked.values()] == [opening[0].unit.text, "内存不足时最常见。"]
+
+
 def test_a_count_of_what_the_sentence_just_named_announces_nothing(trap: Bot) -> None:
     composer = Composer(trap.retriever.snapshot(), "cfs_quota_us 去哪了", None, 600, 6)
 
