@@ -671,7 +671,9 @@ class Composer:
                 out.append(c)
                 if unit.kind == "code":
                     continue
-                c.framing = not self.about_lecture and is_framing(sec, unit.text)
+                # A question in the text (a 思考题's prompt, "为什么选择它？") sets up an answer; it is not one.
+                asks = ASKS.search(unit.text) is not None
+                c.framing = not self.about_lecture and (asks or is_framing(sec, unit.text))
                 what = said(sec, i)
                 c.terms = frozenset(t for t in terms_of(self.snap, what)[0] if t in self.weights)
                 start, end = sec.offset + unit.start, sec.offset + unit.end
@@ -679,7 +681,7 @@ class Composer:
                     1.0, self.match(what), heading_match, 0.0, self.meaning(sec, unit),
                     1.0 / (1.0 + 0.35 * (rank - 1)) if rank else 0.0, float(first),
                     float(any(src == sec.source and s <= start and end <= e for src, s, e in spans)),
-                    float(c.framing), float(unit.kind == "sentence" and ASKS.search(unit.text) is not None),
+                    float(c.framing), float(unit.kind == "sentence" and asks),
                     float(thought), float(update), float(faq),
                     min(len(unit.text), 200) / 100, float(rank == 0),
                     # A FAQ entry's first sentence answers its title's question.

@@ -191,6 +191,7 @@ distroless 镜像里没有 shell，kubectl exec 进不去，这时要借助临�
 
 ## 限制
 
+临时容器有哪些限制？
 临时容器不能声明端口和资源，也不能在创建之后删除，只会随 Pod 一起消失。
 
 ## 用 kubectl debug 进入
@@ -263,6 +264,11 @@ def test_framing_and_thought_question_prompts_are_not_answers(trap: Bot) -> None
     text = plain(trap.answer("Pod 一直 Running 但应用不服务是怎么回事"))
     assert "这一讲处理" not in text and "思考题：" not in text
     assert "1 号进程不是应用本身" in text  # the 思考题's answer is
+
+
+def test_a_question_in_the_text_is_not_an_answer(trap: Bot) -> None:
+    text = plain(trap.answer("临时容器有什么限制"))
+    assert "不能声明端口和资源" in text and "有哪些限制？" not in text, text
 
 
 def test_one_fact_once_across_a_faq_entry_and_a_note(trap: Bot) -> None:
