@@ -16,6 +16,8 @@ It works as a careful editor who may only quote:
 - When the best passage's section is short and about the question throughout, it is the answer.
 - A FAQ entry whose opening it quotes it reads on while the answer is short: each of the entry's other
   sections opens with the answer to a follow-up (how to confirm it, how to fix it, where to set it).
+- An answer still short reads on in its first file, and a likely unit of that file that does not fit takes
+  the room of the answer's less likely sentences that stand alone.
 """
 
 from __future__ import annotations
@@ -341,7 +343,27 @@ class Composer:
         self.answer_every_part(cands, plan)
         self.show_how(cands, plan)
         self.rest_of_entry(cands, plan)
+        self.fill(cands, plan)
         return self.ordered(plan)
+
+    def fill(self, cands: list[Candidate], plan: Plan) -> None:
+        """An answer still short after every step (under FILL of the budget) reads on in its first file: its
+        likeliest units not quoted yet, down to SHORT_FLOOR of the answer's best unit, each with what it needs
+        and at most a line (FILL_CHARS), while it is short. (Of the vital facts the development answers
+        missed, many sat in the first file below the bar its best unit set, while the answer had room.)"""
+        if not plan.picked or plan.chars >= FILL * self.max_chars:
+            return
+        floor = SHORT_FLOOR * max(c.score for c in plan.picked.values())
+        pool = [c for c in cands if c.section.source == self.first and c.unit.kind != "code" and not c.framing
+                and not c.section.name.startswith(UPDATE_SECTION) and not plan.has(c) and c.score >= floor]
+        for c in sorted(pool, key=lambda c: c.score * self.novelty(c, plan), reverse=True):
+            if plan.chars >= FILL * self.max_chars:
+                break
+            if plan.has(c) or self.restates(c, plan):
+                continue
+            units = self.group(c, cands)
+            if units and plan.adds(units) <= FILL_CHARS and plan.chars + plan.adds(units) <= self.max_chars:
+                plan.add(units)
 
     def rest_of_entry(self, cands: list[Candidate], plan: Plan) -> None:
         """A FAQ entry answers its title's question in its opening and what a reader asks next (how to
@@ -403,20 +425,33 @@ class Composer:
 
     def make_room(self, plan: Plan, need: int, below: float) -> bool:
         """Leave out the plan's least likely sentences (each less likely than `below`, standing alone:
-        nothing kept leans on it and it leans on nothing) until `need` more characters fit; False, and
-        the plan as it was, when they cannot be had."""
+        nothing kept leans on it, it leans on nothing, it is not an item or the lead-in of a block the unit
+        before or after it needs, and it is not the only one with one of the question's terms) until `need`
+        more characters fit; False, and the plan as it was, when they cannot be had."""
         picked = list(plan.picked.values())
         # The answer's opening sentence stays: it is what the rest is read against.
         first = min(picked, key=lambda c: (c.section.source != self.first, c.rank, c.order)) if picked else None
+        said_by: dict[str, int] = {}
+        for c in picked:
+            for t in c.terms:
+                said_by[t] = said_by.get(t, 0) + 1
+
+        def near(c: Candidate, step: int) -> Candidate | None:
+            return plan.picked.get((c.section.source, c.section.name, c.order + step))
 
         def leans(c: Candidate | None) -> bool:
             return c is not None and bool(LEANS.match(c.unit.text) or POINTS_BACK.search(c.unit.text))
 
+        def announces(c: Candidate | None) -> bool:
+            return c is not None and bool(ENUM.match(c.unit.text) or POINTS_AHEAD.search(c.unit.text)
+                                          or COUNT.search(c.unit.text))
+
         def alone(c: Candidate) -> bool:
-            text = c.unit.text
-            return c.unit.kind == "sentence" and c is not first and not leans(c) and not leans(
-                plan.picked.get((c.section.source, c.section.name, c.order + 1))) \
-                and not (ENUM.match(text) or POINTS_AHEAD.search(text) or COUNT.search(text))
+            after = near(c, 1)
+            return c.unit.kind == "sentence" and c is not first and not leans(c) and not leans(after) \
+                and not announces(c) and not announces(near(c, -1)) \
+                and not (after is not None and after.unit.kind == "code") \
+                and all(said_by[t] > 1 for t in c.terms)
         room = EXTENDED_CHARS - plan.chars - need
         gone: list[Candidate] = []
         for c in sorted((c for c in picked if c.score < below and alone(c)), key=lambda c: c.score):
@@ -519,7 +554,10 @@ class Composer:
             if not units:
                 continue
             room = (EXTENDED_CHARS if not plan.groups else budget) - plan.chars
-            if plan.adds(units) > room:
+            # The answer's own file's likely unit takes the room of its less likely sentences (a section shown
+            # whole brings its every sentence; a 现状 line is added at the end only when it fits).
+            if plan.adds(units) > room and (novel_only or c.section.name.startswith(UPDATE_SECTION)
+                                            or not self.make_room(plan, plan.adds(units), c.score)):
                 continue
             plan.add(units)
             added += 1
