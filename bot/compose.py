@@ -349,8 +349,9 @@ class Composer:
     def fill(self, cands: list[Candidate], plan: Plan) -> None:
         """An answer still short after every step (under FILL of the budget) reads on in its first file: its
         likeliest units not quoted yet, down to SHORT_FLOOR of the answer's best unit, each with what it needs
-        and at most a line (FILL_CHARS), while it is short. (Of the vital facts the development answers
-        missed, many sat in the first file below the bar its best unit set, while the answer had room.)"""
+        (a count's items too: unlike a FAQ entry's next section, this is more of what the answer says), while it
+        is short. (Of the vital facts the development answers missed, many sat in the first file below the bar
+        its best unit set, while the answer had room.)"""
         if not plan.picked or plan.chars >= FILL * self.max_chars:
             return
         floor = SHORT_FLOOR * max(c.score for c in plan.picked.values())
@@ -362,7 +363,7 @@ class Composer:
             if plan.has(c) or self.restates(c, plan):
                 continue
             units = self.group(c, cands)
-            if units and plan.adds(units) <= FILL_CHARS and plan.chars + plan.adds(units) <= self.max_chars:
+            if units and plan.chars + plan.adds(units) <= self.max_chars:
                 plan.add(units)
 
     def rest_of_entry(self, cands: list[Candidate], plan: Plan) -> None:
