@@ -508,6 +508,34 @@ def test_reading_on_into_a_section_that_opens_on_a_long_list_takes_its_likeliest
     assert [c.unit.text for c in plan.picked.values()] == [opening[0].unit.text, "内存不足时最常见。"]
 
 
+def test_a_short_answer_reads_on_in_its_first_file_after_its_opening(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "Job 的 Pod 数怎么算", None, 600, 6)
+    composer.first = "column/22-job.md"
+    text = "Job 是离线任务。\nparallelism 是同时运行的 Pod 数上限。\ncompletions 是要成功完成的 Pod 数。\n天气不错。"
+    sec = Section(composer.first, "并行控制", 0, text, (), tuple(units_of(text)))
+    before, opening, after, unlikely = (Candidate(u, sec, 1, i, score=s)
+                                        for i, (u, s) in enumerate(zip(sec.units, [0.8, 0.9, 0.7, 0.1], strict=True)))
+    plan = Plan()
+    plan.add([opening])
+    composer.fill([before, opening, after, unlikely], plan)
+    # The likely unit after the opening comes; the one before it would open the answer; the unlikely one stays out.
+    assert [c.unit.text for c in plan.picked.values()] == [opening.unit.text, after.unit.text]
+
+
+def test_making_room_never_drops_the_only_sentence_with_a_question_term(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "轮询还是随机", None, 600, 6)
+    composer.first = "column/37-proxy.md"
+    text = "第一句是开头。\n随机选择后端" + "，细节" * 40 + "。\n负载说点别的" + "，细节" * 40 + "。"
+    sec = Section(composer.first, "模式", 0, text, (), tuple(units_of(text)))
+    first, only, other = (Candidate(u, sec, 1, i, score=s, terms=t) for i, (u, s, t) in enumerate(
+        zip(sec.units, [0.9, 0.2, 0.2], [frozenset({"轮询"}), frozenset({"随机"}), frozenset({"轮询"})], strict=True)))
+    plan = Plan()
+    plan.add([first, only, other])
+    assert composer.make_room(plan, 600 - plan.chars + len(other.unit.text) - 1, 0.5)
+    assert plan.has(only) and not plan.has(other)  # "随机" is said once, "轮询" twice
+    assert not composer.make_room(plan, 600 - plan.chars + 1, 0.5)  # the rest cannot go
+
+
 def test_a_count_of_what_the_sentence_just_named_announces_nothing(trap: Bot) -> None:
     composer = Composer(trap.retriever.snapshot(), "cfs_quota_us 去哪了", None, 600, 6)
 
