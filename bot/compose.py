@@ -902,8 +902,14 @@ class Composer:
         for c in sorted(plan.picked.values(), key=lambda c: (self.original_first and not is_original(c.section),
                                                             -c.score)):
             files.setdefault(c.section.source, len(files))
+        # Within a file, the section with the likeliest unit first; each section's units in reading order.
+        best: dict[tuple[str, str], float] = {}
+        for c in plan.picked.values():
+            key = (c.section.source, c.section.name)
+            best[key] = max(best.get(key, 0.0), c.score)
         out = []
         for c in sorted(plan.picked.values(), key=lambda c: (files[c.section.source],
+                                                             -best[(c.section.source, c.section.name)],
                                                              c.section.offset + c.unit.start)):
             chunk = holder(c.section, c.unit)
             if chunk is not None:

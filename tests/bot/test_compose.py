@@ -13,7 +13,18 @@ from api.settings import Settings
 from bot import compose
 from bot.answer import MARKER, Answer, extract, gather, speaks_to
 from bot.bot import Bot
-from bot.compose import FRAMING, LEANS, POINTS_BACK, SECTION_FEATURES, Candidate, Composer, Plan, Section, is_framing
+from bot.compose import (
+    FRAMING,
+    LEANS,
+    POINTS_BACK,
+    SECTION_FEATURES,
+    Candidate,
+    Composer,
+    Plan,
+    Section,
+    is_framing,
+    section,
+)
 from bot.evaluate import cited_exactly, segments
 from bot.retrieve import Hit, Retriever
 from bot.terms import tokens
@@ -534,6 +545,17 @@ def test_making_room_never_drops_the_only_sentence_with_a_question_term(trap: Bo
     assert composer.make_room(plan, 600 - plan.chars + len(other.unit.text) - 1, 0.5)
     assert plan.has(only) and not plan.has(other)  # "随机" is said once, "轮询" twice
     assert not composer.make_room(plan, 600 - plan.chars + 1, 0.5)  # the rest cannot go
+
+
+def test_within_a_file_the_section_likeliest_to_answer_is_read_first(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    source = "faq/002-evicted.md"
+    composer = Composer(snap, "Evicted 的 Pod 怎么批量删除", None, 600, 6)
+    opening, cleanup = (section(snap, (source, name)) for name in (snap.lead_sections[source], "怎么清理"))
+    plan = Plan()
+    plan.add([Candidate(opening.units[0], opening, 1, 0, score=0.3),
+              Candidate(cleanup.units[0], cleanup, 1, 0, score=0.9)])
+    assert [c.section.name for c, _ in composer.ordered(plan)] == ["怎么清理", opening.name]
 
 
 def test_a_count_of_what_the_sentence_just_named_announces_nothing(trap: Bot) -> None:
