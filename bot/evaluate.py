@@ -159,6 +159,7 @@ def render(report: dict[str, Any]) -> str:
 
 SEGMENT = re.compile(r"(.*?)((?:\[\d+\])+)", re.S)  # a stretch of answer and the markers closing it
 LIST_START = re.compile(r"^(?:[-*•]\s|1[.)、]\s?|（?1）|第一|首先|其一|一是)")
+SENTENCE_END = re.compile(r"(?<=[。！？])|\n")
 LABELS = ("现状：", "Update: ")  # what the composer may put before a quoted update
 
 
@@ -187,8 +188,12 @@ def judge(q: Question, answer: str, vector: Vector = lambda _: None) -> dict[str
     repeated = any(_restates(a, b, nuggets, vector) for a, b in combinations(parts, 2))
     last = raw[-1].strip()
     first_item = bool(LIST_START.match(last)) and len(raw) > 1 and not LIST_START.match(raw[-2].strip())
+    # The reader's first sentence: does it already state a vital fact, or does the answer get there later?
+    # (A stretch may hold several sentences: the best-passage baseline carries one marker for all of them.)
+    first = next((t for t in SENTENCE_END.split(parts[0]) if t.strip()), "") if parts else ""
+    leads = any(n.stated_in(first) for n in q.vital)
     return {"vital": sum(stated) / len(stated) if stated else 0.0, "full": all(stated) if stated else False,
-            "chars": len(plain.strip()), "repeated": repeated,
+            "leads": leads, "chars": len(plain.strip()), "repeated": repeated,
             "bad_end": last.endswith(("；", "：", ";", ":")) or first_item}
 
 
@@ -275,6 +280,7 @@ def summarize_answers(rows: list[dict[str, Any]]) -> dict[str, Any]:
             judged = [r[system] for r in sel]
             out[system] = {
                 "vital_recall": _mean(j["vital"] for j in judged), "fully_answered": _mean(j["full"] for j in judged),
+                "answer_first": _mean(j["leads"] for j in judged),
                 "chars": round(_mean(j["chars"] for j in judged) or 0.0, 1),
                 "repeated": _mean(j["repeated"] for j in judged), "bad_end": sum(j["bad_end"] for j in judged),
             }
@@ -289,7 +295,8 @@ def summarize_answers(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def render_answers(report: dict[str, Any]) -> str:
-    cols = ["vital_recall", "fully_answered", "chars", "repeated", "bad_end", "cited_exactly", "ask_ms_p50"]
+    cols = ["vital_recall", "fully_answered", "answer_first", "chars", "repeated", "bad_end", "cited_exactly",
+            "ask_ms_p50"]
     lines = ["| set | system | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
     for name, block in report["summary"].items():
         for system in ("kqa", "best passage", "composer v1"):

@@ -28,9 +28,12 @@ Q = Question("q1", "Pod 有哪几种 phase？", "zh", (14,), "list",
 def test_vital_recall_full_answers_length_and_endings() -> None:
     full = "Pod 有 Pending、Running、Failed 三种。[1]状态由 kubelet 上报。[2]"
     plain = "Pod 有 Pending、Running、Failed 三种。状态由 kubelet 上报。"
-    assert judge(Q, full) == {"vital": 1.0, "full": True, "chars": len(plain), "repeated": False, "bad_end": False}
+    assert judge(Q, full) == {"vital": 1.0, "full": True, "leads": True, "chars": len(plain), "repeated": False,
+                              "bad_end": False}
     half = judge(Q, "Pod 有 Pending 和 Running。[1]")
-    assert half["vital"] == 0.0 and not half["full"]
+    assert half["vital"] == 0.0 and not half["full"] and not half["leads"]
+    assert not judge(Q, "phase 是 Pod 的阶段。[1]状态由 kubelet 上报。[2]")["leads"]  # stated, but not first
+    assert not judge(Q, "phase 是 Pod 的阶段。状态由 kubelet 上报。[1]")["leads"]  # one marker for both
     assert judge(Q, "Pod 的 phase 有下面几种：[1]")["bad_end"]
     assert judge(Q, "phase 有三种。[1]\n- Pending：还没调度。[1]")["bad_end"]  # ends on a list's first item
 
