@@ -239,6 +239,13 @@ def plain(ans: Answer) -> str:
     return MARKER.sub("", ans.answer)
 
 
+def first_group(composer: Composer, text: str, source: str = "faq/x.md", name: str = "x") -> list[str]:
+    """What the first unit of a section holding `text` comes with (Composer.group), as texts."""
+    sec = Section(source, name, 0, text, (), tuple(units_of(text)))
+    same = [Candidate(u, sec, 1, i) for i, u in enumerate(sec.units)]
+    return [c.unit.text for c in composer.group(same[0], same)]
+
+
 def quotes_of(ans: Answer) -> dict[int, list[str]]:
     return {c.n: c.quotes for c in ans.citations}
 
@@ -475,28 +482,17 @@ def test_a_faq_entrys_opening_that_points_back_points_at_its_title(trap: Bot) ->
     snap = trap.retriever.snapshot()
     composer = Composer(snap, "Evicted 的 Pod 怎么清理", None, 600, 6)
     text = "这类 Evicted 的 Pod 是 kubelet 在节点资源紧张时驱逐的。\n它们会一直留在列表里。"
-
-    def first_group(name: str) -> list[str]:
-        sec = Section("faq/002-evicted.md", name, 0, text, (), tuple(units_of(text)))
-        same = [Candidate(u, sec, 1, i) for i, u in enumerate(sec.units)]
-        return [c.unit.text for c in composer.group(same[0], same)]
-
-    assert first_group(snap.lead_sections["faq/002-evicted.md"]) == [text.split("\n")[0]]  # 这类: the title's
-    assert first_group("清理") == []  # under another heading it points at what is not shown
+    source = "faq/002-evicted.md"
+    assert first_group(composer, text, source, snap.lead_sections[source]) == [text.split("\n")[0]]  # 这类: the title's
+    assert first_group(composer, text, source, "清理") == []  # under another heading it points at what is not shown
 
 
 def test_a_count_whose_items_follow_a_colon_in_the_sentence_needs_nothing_after_it(trap: Bot) -> None:
     composer = Composer(trap.retriever.snapshot(), "DNS 解析卡 5 秒怎么缓解", None, 600, 6)
-
-    def first_group(text: str) -> list[str]:
-        sec = Section("faq/x.md", "缓解办法", 0, text, (), tuple(units_of(text)))
-        same = [Candidate(u, sec, 1, i) for i, u in enumerate(sec.units)]
-        return [c.unit.text for c in composer.group(same[0], same)]
-
     counts = "缓解常用三种办法：第一，加 single-request-reopen；第二，部署 NodeLocal DNSCache；第三，改走 TCP。"
-    assert first_group(counts + "\n选项会合并到 resolv.conf 里。") == [counts]
+    assert first_group(composer, counts + "\n选项会合并到 resolv.conf 里。") == [counts]
     announced = "缓解常用三种办法。\n第一，加 single-request-reopen。"  # the items should follow, and one is missing
-    assert first_group(announced) == []
+    assert first_group(composer, announced) == []
 
 
 def test_reading_on_into_a_section_that_opens_on_a_long_list_takes_its_likeliest_item(trap: Bot) -> None:
@@ -560,18 +556,12 @@ def test_within_a_file_the_section_likeliest_to_answer_is_read_first(trap: Bot) 
 
 def test_a_count_of_what_the_sentence_just_named_announces_nothing(trap: Bot) -> None:
     composer = Composer(trap.retriever.snapshot(), "cfs_quota_us 去哪了", None, 600, 6)
-
-    def first_group(text: str) -> list[str]:
-        sec = Section("faq/x.md", "文件对照", 0, text, (), tuple(units_of(text)))
-        same = [Candidate(u, sec, 1, i) for i, u in enumerate(sec.units)]
-        return [c.unit.text for c in composer.group(same[0], same)]
-
     # "两个文件" counts the two files named before it; "超过 100 个" is a number; neither has items to come.
     named = "v1 的 cpu.cfs_quota_us 和 cpu.cfs_period_us 两个文件在 v2 里合并成 cpu.max。"
-    assert first_group(named + "\n```bash\ncat cpu.max\n```") == [named]
-    assert first_group("每秒请求超过 100 个时扩容。\n```yaml\nx: 1\n```") == ["每秒请求超过 100 个时扩容。"]
+    assert first_group(composer, named + "\n```bash\ncat cpu.max\n```") == [named]
+    assert first_group(composer, "每秒请求超过 100 个时扩容。\n```yaml\nx: 1\n```") == ["每秒请求超过 100 个时扩容。"]
     announced = "控制组的文件分为两类。\n```bash\ncat cpu.max\n```"  # its items should follow, and a block does
-    assert first_group(announced) == []
+    assert first_group(composer, announced) == []
 
 
 def test_a_part_of_the_question_is_not_answered_again_by_another_files_restatement(trap: Bot) -> None:
