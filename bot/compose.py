@@ -293,7 +293,7 @@ class Composer:
         self.original_first = original_first
         self.max_chars, self.max_groups = max_chars, max_groups
         self.weights_, self.section_weights = weights, section_weights
-        base, extra = query_terms(question)
+        base, extra = query_terms(question, snap.idf)
         # Only terms the corpus uses: a question word it never uses (most words of an English question's
         # prose: "happens", "want") matches no unit and would only shrink every unit's share of terms.
         self.weights = {t: snap.idf[t] for t in base if t in snap.idf}

@@ -246,7 +246,7 @@ class Retriever:
 
     def retrieve(self, question: str, k: int = 10) -> Retrieval:
         snap = self.snapshot()
-        base, extra = query_terms(question)
+        base, extra = query_terms(question, snap.idf)
         chinese = bool(CJK_RUN.search(question))
         # Latin words in a Chinese question are terms, so an unknown one is likely a typo; in an
         # English question most words are not in a Chinese corpus at all (measured: noise).

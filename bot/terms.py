@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Container
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,28 @@ def _words(run: str) -> tuple[str, ...]:
     return tuple(w for w in _jieba().cut_for_search(run) if w not in stopwords())
 
 
+PHRASE = re.compile(r"(?<![a-z0-9_./:-])[a-z]{2,}(?: +[a-z]{2,})+(?![a-z0-9_-])")  # words spaced apart
+
+
+def joined(question: str, known: Container[str]) -> list[str]:
+    """Names the question spells as separate words that the corpus writes as one ("readiness gates"
+    → readinessgates, "init container" → initcontainers): two or three adjacent Latin words whose
+    concatenation, or its plural, is a term of the corpus (`known`); stop words join nothing."""
+    found: list[str] = []
+    for phrase in PHRASE.finditer(normalize(question[:QUERY_CHARS])):
+        words = [w if w not in stopwords() else "" for w in phrase.group(0).split()]
+        for size in (3, 2):
+            for i in range(len(words) - size + 1):
+                if not all(words[i : i + size]):
+                    continue
+                name = "".join(words[i : i + size])
+                for form in (name, name + "s"):
+                    if form in known and form not in found:
+                        found.append(form)
+                        break
+    return found
+
+
 def in_glossary(term: str) -> bool:
     """Whether `term` itself (normalised) is a glossary term."""
     return normalize(term) in _glossary_index()
@@ -144,17 +167,19 @@ def glossary_hits(question: str) -> list[str]:
             if (term in q if pattern is None else term in q and pattern.search(q))]
 
 
-def query_terms(question: str) -> tuple[list[str], list[str]]:
+def query_terms(question: str, known: Container[str] = ()) -> tuple[list[str], list[str]]:
     """(terms of the question, glossary equivalents to add) for retrieval and answering, from its
-    first QUERY_CHARS characters: what a pasted page adds after that is noise, and costs time."""
-    base, extra = _query_terms(question[:QUERY_CHARS])
+    first QUERY_CHARS characters: what a pasted page adds after that is noise, and costs time. With
+    the corpus's terms (`known`), a name spelt as separate words is a term too (`joined`)."""
+    names = tuple(joined(question, known)) if known else ()
+    base, extra = _query_terms(question[:QUERY_CHARS], names)
     return list(base), list(extra)
 
 
 @lru_cache(maxsize=1 << 10)
-def _query_terms(question: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _query_terms(question: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     # Cached: retrieval and the composer ask for the same question's terms (the glossary scan is slow).
-    base = tokens(question)
+    base = tokens(question) + list(names)
     hits = glossary_hits(question)
     extra = [t for eq in expand(hits) for t in tokens(eq)]
     return tuple(base), tuple(t for t in dict.fromkeys(extra) if t not in base)

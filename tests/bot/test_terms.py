@@ -1,4 +1,4 @@
-from bot.terms import expand, glossary_hits, normalize, query_terms, tokens
+from bot.terms import expand, glossary_hits, joined, normalize, query_terms, tokens
 
 
 def test_identifiers_stay_whole_and_latin_is_lowercased() -> None:
@@ -41,3 +41,17 @@ def test_the_words_inside_a_camel_case_name_match_the_words_written_apart() -> N
     assert {"jdk8", "jdk", "8"} <= set(tokens("JDK8"))
     assert tokens("k8s.io/api") == ["kubernetes.io/api", "kubernetes", "io", "api"]  # k8s is a name, not k, 8, s
     assert tokens("Pod") == ["pod"]  # a plain word has no humps
+
+
+def test_a_name_the_question_spells_as_separate_words_is_a_term() -> None:
+    # "readiness gates" is the corpus's readinessGates; the phrase, not only its two common words.
+    known = {"readinessgates", "initcontainers", "dockerignore", "init"}
+    assert joined("what are pod readiness gates and when would I need one", known) == ["readinessgates"]
+    assert joined("what happens when an init container keeps failing", known) == ["initcontainers"]  # plural
+    assert query_terms("pod readiness gates?", known)[0] == ["pod", "readiness", "gates", "readinessgates"]
+    # Only words spaced apart, never a stop word, never a verb's -s taken off: no .dockerignore for
+    # "docker ignores", no init for "in it", nothing across Chinese.
+    assert joined("java in docker ignores the memory limit", known) == []
+    assert joined("freeze every pod in it", known) == []
+    assert joined("init 了一个 containers", known) == []
+    assert query_terms("pod readiness gates?")[0] == ["pod", "readiness", "gates"]  # without the corpus's terms
