@@ -52,19 +52,22 @@ OWN_LECTURE = re.compile(r"^第\s*0*(\d+)\s*讲")
 LECTURE_FILE = re.compile(r"column/0*(\d+)-")
 ASKS = re.compile(r"[？?]\s*$")
 # A sentence that leans on what came before it.
+ORDINAL_WORDS = r"第[二三四五六七八九十](?:[，,、：:]|步|点|条)|其次"  # the second point of a list
 LEANS = re.compile(
     r"^(?:因此|所以|于是|这(?!一讲|一节|节|篇)|此时|此外|另外|同样|但是?|不过|然而|而且|"
     r"可见|换句话说|也就是说|总之|反过来|相反|它们?|其|该|上面|上述|前面|以上|如上|对应地|与之相对|否则|再(?!次)|"
-    r"第[二三四五六七八九十](?:[，,、：:]|步|点|条)|其次|"  # the second point of a list
+    + ORDINAL_WORDS + "|"
     r"Therefore|So |Thus|This |These |That |It |They )")
+ORDINAL = re.compile(rf"^(?:{ORDINAL_WORDS})")
 POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提到|说)|这段|这个例子|以上|"
                          r"这个问题|这种情况|这一点|这类问题|这个现象|this problem|this issue"
                          # "X 就是这样一个程序", "Y 就是这些原因的来源": X is an example of what came before.
                          r"|(?:就|正)是这(?:样一|些)", re.I)
 POINTS_AHEAD = re.compile(r"如下|下面(?:这|的|那|几)|见下|以下|：\s*$|:\s*$")
-COUNT = re.compile(r"([两二三四五六七八九十几]|\d)\s*(?:种|类|个|步|点|条|层|部分|阶段|方面|件|大|类型|种方式|个阶段)")
+COUNT = re.compile(r"(?<!第)([两二三四五六七八九十几]|\d)\s*"
+                   r"(?:种|类|个|步|点|条|层|部分|阶段|方面|件|大|类型|种方式|个阶段)")
 # A count right after a name, a number or a closing mark counts what was just named ("cfs_quota_us 和
-# cfs_period_us 两个文件", "超过 100 个"): it announces no items to come.
+# cfs_period_us 两个文件", "超过 100 个"): it announces no items to come; nor does an ordinal (第二步).
 NAMED_BEFORE = re.compile(r"[A-Za-z0-9_`)）”」]\s*$")
 
 
@@ -84,6 +87,9 @@ NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|�
 UPDATE_LEAD = 0.3  # a 现状 section's chance to lead the answer, when the question does not ask what changed
 ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|lecture|thought question", re.I)
 UPDATE_SECTION = "现状"
+# A heading that numbers its section in a series ("调试第二板斧：…", "第一个控制循环：…", "第三步：…"): the
+# text before the number and the counter word after it name the series.
+SERIES = re.compile(r"^([^第：:]*)第[一二三四五六七八九十]+([^：:\s]{0,6})[：:]")
 # Of several FAQ entries' openings, one whose title has under this share of the best-asked title's share of
 # terms the question asks loses `faq_lead` (it answers another question; near ties both keep it).
 FAQ_TITLE_NEAR = 0.8
@@ -353,6 +359,7 @@ class Composer:
         self.answer_every_part(cands, plan)
         self.show_how(cands, plan)
         self.rest_of_entry(cands, plan)
+        self.rest_of_series(cands, plan)
         self.fill(cands, plan)
         return self.ordered(plan)
 
@@ -379,6 +386,29 @@ class Composer:
             if plan.has(c) or self.restates(c, plan):
                 continue
             units = self.group(c, cands)
+            if units and plan.chars + plan.adds(units) <= self.max_chars:
+                plan.add(units)
+
+    def series(self, sec: Section) -> list[tuple[str, str]]:
+        """The other sections of the series `sec` is numbered in (SERIES), in the file's order; [] when none."""
+        mine = SERIES.match(sec.name)
+        if mine is None:
+            return []
+        keys = self.snap.file_sections.get(sec.source, ())
+        return [key for key in keys if key[1] != sec.name
+                and (m := SERIES.match(key[1])) is not None and m.groups() == mine.groups()]
+
+    def rest_of_series(self, cands: list[Candidate], plan: Plan) -> None:
+        """A section numbered in a series ("第一板斧", "第二步") is one item of a list the lecture
+        spreads over sections: an answer that quotes one item names the others too, each by its
+        section's first sentence, when it fits. (Not one step of three, as a list is not cut short.)"""
+        quoted = {(c.section.source, c.section.name): c.section for c in plan.picked.values()}
+        for key in dict.fromkeys(key for sec in quoted.values() for key in self.series(sec)):
+            if key in quoted:
+                continue
+            first = next((c for c in cands if (c.section.source, c.section.name) == key and c.unit.kind != "code"
+                          and not c.framing), None)
+            units = self.group(first, cands) if first is not None else []
             if units and plan.chars + plan.adds(units) <= self.max_chars:
                 plan.add(units)
 
@@ -754,6 +784,12 @@ class Composer:
             if lead is not None and (source, lead) not in have:
                 found.append((section(self.snap, (source, lead)), 0))
                 have.add((source, lead))
+        last = max((rank for _, rank in found), default=0) + 1
+        for sec, _ in list(found):
+            for key in self.series(sec):
+                if key not in have:
+                    found.append((section(self.snap, key), last))
+                    have.add(key)
         if found and found[0][0].source.startswith("faq/"):
             # A FAQ entry that answers best is short: every section of it is a candidate (the
             # answer may sit in one no passage of the top few came from).
@@ -799,6 +835,8 @@ class Composer:
         if self.on_title(c):
             return []
         before = self.before(c, same)
+        if before is not None and before.unit.kind == "code" and ORDINAL.match(c.unit.text):
+            before = self.before(before, same)  # "第二步…" leans on the first step, not on its commands
         if before is None or before.framing or depth >= 2:
             return None
         if before.unit.kind == "item":

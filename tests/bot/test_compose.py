@@ -215,6 +215,34 @@ kubectl debug -it my-pod --image=busybox:1.36 --target=app
 """
 
 
+DEBUGGING = """---
+lecture: 38
+title: Service 调试
+---
+
+# Service 调试
+
+## 调试第一板斧：DNS 能不能解析
+
+Service 访问不通时，第一步是在一个 Pod 里解析 Service 的名字。
+解析失败说明集群 DNS 本身有问题，要去看 CoreDNS 的日志。
+
+## 调试第二板斧：Endpoints 是否为空
+
+DNS 正常之后，第二步是确认 Service 有没有后端。
+
+```bash
+kubectl get endpoints web
+```
+
+Endpoints 为空，通常是 selector 与 Pod 标签不匹配。
+
+## 调试第三板斧：kube-proxy 的规则
+
+前两步都没问题，就要检查每个节点上 kube-proxy 写下的规则。
+"""
+
+
 @pytest.fixture(scope="module")
 def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
     root = tmp_path_factory.mktemp("compose")
@@ -225,6 +253,7 @@ def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
     (corpus / "column" / "37-proxy.md").write_text(MODES, encoding="utf-8")
     (corpus / "column" / "28-storage.md").write_text(STORAGE, encoding="utf-8")
     (corpus / "column" / "17-rollout.md").write_text(ROLLOUT, encoding="utf-8")
+    (corpus / "column" / "38-debug.md").write_text(DEBUGGING, encoding="utf-8")
     (corpus / "faq" / "001-pod-phase.md").write_text(FAQ, encoding="utf-8")
     (corpus / "faq" / "002-evicted.md").write_text(EVICTED, encoding="utf-8")
     (corpus / "faq" / "003-affinity.md").write_text(AFFINITY, encoding="utf-8")
@@ -493,6 +522,25 @@ def test_a_count_whose_items_follow_a_colon_in_the_sentence_needs_nothing_after_
     assert first_group(composer, counts + "\n选项会合并到 resolv.conf 里。") == [counts]
     announced = "缓解常用三种办法。\n第一，加 single-request-reopen。"  # the items should follow, and one is missing
     assert first_group(composer, announced) == []
+
+
+def test_an_ordinal_announces_nothing_and_leans_on_the_step_before_not_on_its_commands(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "Service 没有后端是什么原因", None, 600, 6)
+    second = "DNS 正常之后，第二步是确认 Service 有没有后端。"
+    assert first_group(composer, second + "\n```bash\nkubectl get endpoints web\n```") == [second]  # not "two items"
+    text = "第一步，先测同一节点上两个 Pod 之间通不通。\n```bash\nping -c 3 10.1.0.5\n```\n第二步，测跨节点的 Pod。"
+    sec = Section("faq/x.md", "x", 0, text, (), tuple(units_of(text)))
+    same = [Candidate(u, sec, 1, i) for i, u in enumerate(sec.units)]
+    assert [c.unit.text for c in composer.group(same[2], same)] == [same[0].unit.text, same[2].unit.text]
+
+
+def test_an_answer_that_quotes_one_section_of_a_numbered_series_names_the_others(trap: Bot) -> None:
+    # The lecture spreads its three steps over three sections; the first step alone is a list cut short.
+    ans = trap.answer("Service 访问不通，DNS 那一步之后还要按什么顺序排查？")
+    text = plain(ans)
+    assert ans.citations[0].source == "column/38-debug.md"
+    assert "第二步是确认 Service 有没有后端" in text and "前两步都没问题" in text
+    assert cited_exactly(ans.answer, quotes_of(ans))
 
 
 def test_reading_on_into_a_section_that_opens_on_a_long_list_takes_its_likeliest_item(trap: Bot) -> None:
