@@ -244,7 +244,9 @@ def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, C
     """The 现状 line of a quoted file that speaks to the answer's subject, if any: it must share a
     distinctive term (rare in the corpus) with the question or the quoted sentences."""
     quoted = " ".join(c.unit.text for c, _ in chosen if c)
-    asked = rare_terms(snap, tokens(question))
+    # A question about what became of it ("后来怎么样了", "还能用吗") is about the 现状 itself: a line
+    # sharing any of its words but the commonest speaks to it.
+    asked = rare_terms(snap, tokens(question), SPEAKS_IDF if FATE.search(question) else RARE_IDF)
     wanted = asked | rare_terms(snap, (t for c, _ in chosen if c for t in terms_of(snap, c.unit.text)[0]))
     if not asked:
         return None  # it must speak to what was asked, not only to what happened to be quoted
@@ -265,6 +267,7 @@ def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, C
 
 
 RARE_IDF = 4.0  # a term in fewer than ~2% of passages
+FATE = re.compile(r"后来|如今|目前|现状|现在还|最新|还能用|还在用|还有用|nowadays|these days|today", re.I)
 SPEAKS_IDF = 1.0  # ... in fewer than ~45%: what the question shares with a line must not be a word of every passage
 NUMBER = re.compile(r"v?[\d.]+")
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
 from api.settings import Settings
 from bot import compose
-from bot.answer import MARKER, Answer, extract, gather, speaks_to
+from bot.answer import MARKER, Answer, extract, gather, latest, speaks_to
 from bot.bot import Bot
 from bot.compose import (
     FRAMING,
@@ -22,6 +23,7 @@ from bot.compose import (
     Composer,
     Plan,
     Section,
+    holder,
     is_framing,
     section,
 )
@@ -346,6 +348,16 @@ def test_an_update_sharing_only_a_version_or_a_word_of_change_does_not_speak_to_
     assert speaks_to(snap, "FlexVolume 在 1.30 还能用吗？", "FlexVolume 插件已经被 CSI 取代。")
     # The fault this guards: a 现状 line about apt repositories added to a dockershim question.
     assert not speaks_to(snap, "kube-proxy 在 1.30 还能用吗？", "从 1.30 起，官方软件源已被弃用。")
+
+
+def test_a_question_about_what_became_of_it_takes_the_update_that_shares_a_common_word(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    sec = section(snap, ("column/14-pod.md", "Pod 的生命周期：phase"))
+    chosen = [(Candidate(sec.units[0], sec, 1, 0), holder(sec, sec.units[0]))]
+    update = "Pod 的 phase 字段至今没有变化，新版本只是在 Conditions 里加了更多类型。"
+    assert latest(snap, "Pod 的 phase 字段后来怎么样了", chosen) == (update, ANY)
+    # Asked what it is, not what became of it: "phase" is too common a word to make the update speak to it.
+    assert latest(snap, "Pod 的 phase 字段是什么", chosen) is None
 
 
 def test_a_how_question_gets_the_short_command_after_the_sentence_that_says_it(trap: Bot) -> None:
