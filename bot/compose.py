@@ -98,6 +98,7 @@ SHELL = re.compile(r"```(?:bash|sh|shell|console)\b")
 HOW_TO = re.compile(r"(?<!是)(?:怎么|怎样|如何|咋)(?!回事|样|做到的|实现的|工作的|来的)"
                     r"|\bhow (?:do|can|should|would) (?:i|we|you)\b|\bhow to\b", re.I)
 # A question asking how: the short shell command right after the sentence that says it answers it.
+NAMES_COMMAND = re.compile(r"命令|\bcommand", re.I)  # a sentence that names the command the block after it runs
 HOW = re.compile(r"怎么|怎样|如何|咋|方法|办法|步骤|命令|\bhow\b|command", re.I)
 
 EXTENDED_CHARS = 600  # a list or code block that is the answer may take the budget this far
@@ -870,10 +871,12 @@ class Composer:
         return []
 
     def shows(self, c: Candidate, code: Candidate) -> bool:
-        """The code block right after `c` belongs with it: `c` points at it (如下：), or the reader asks
-        how and the block is a few shell commands (the command that does what `c` says; a manifest
-        after a sentence is usually an illustration)."""
-        return bool(POINTS_AHEAD.search(c.unit.text)) or (self.asks_how and is_command(code))
+        """The code block right after `c` belongs with it: `c` points at it (如下：), or the block is a
+        few shell commands and the reader asks how or `c` names the command (the command that does what
+        `c` says; a manifest after a sentence is usually an illustration)."""
+        if POINTS_AHEAD.search(c.unit.text):
+            return True
+        return (self.asks_how or NAMES_COMMAND.search(c.unit.text) is not None) and is_command(code)
 
     def count_of(self, word: str) -> int:
         return int(word) if word.isdigit() else CJK_NUM.get(word, 0)

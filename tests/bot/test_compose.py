@@ -546,6 +546,15 @@ def test_an_ordinal_announces_nothing_and_leans_on_the_step_before_not_on_its_co
     assert [c.unit.text for c in composer.group(same[2], same)] == [same[0].unit.text, same[2].unit.text]
 
 
+def test_a_sentence_that_names_the_command_comes_with_the_short_command_after_it(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "join token 过期了，新机器加不进集群", None, 600, 6)  # asks no how
+    block = "```bash\nkubeadm token create --print-join-command\n```"
+    names = "过期后重新生成一个即可，最省事的是让 kubeadm 直接打印出完整的 join 命令。"
+    assert first_group(composer, names + "\n" + block) == [names, block]
+    plain_text = "引导令牌默认只有 24 小时有效期。"
+    assert first_group(composer, plain_text + "\n" + block) == [plain_text]  # a block after any sentence: no
+
+
 def test_an_answer_that_quotes_one_section_of_a_numbered_series_names_the_others(trap: Bot) -> None:
     # The lecture spreads its three steps over three sections; the first step alone is a list cut short.
     ans = trap.answer("Service 访问不通，DNS 那一步之后还要按什么顺序排查？")
