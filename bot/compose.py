@@ -79,6 +79,9 @@ def announced_count(text: str) -> re.Match[str] | None:
 CJK_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 ENUM = re.compile(r"^(?:第[一二三四五六七八九十\d]|其[一二三四五]|[一二三四五]是|首先|其次|再次|然后|最后)")
 COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\.?\b|versus|differ|compare|comparison", re.I)
+NAME = r"[A-Za-z][A-Za-z0-9_-]*[A-Za-z0-9]"
+PAIR = re.compile(rf"(?<![A-Za-z0-9_.-])({NAME})\s*(?:和|与|跟|、|/|\band\b|\bor\b|\bvs\.?)\s*"
+                  rf"({NAME})(?![A-Za-z0-9_.-])", re.I)  # two names asked side by side
 PARTS = re.compile(r"[？?；;，,]|，?(?:还有|另外|顺便问下?|顺便|以及|and also|also,)")  # where a question's parts meet
 COMPARED = 0.3  # a comparison's other side is quoted at this share of the usual bar
 SIDE_IDF = 2.0  # ... while a term of the question this distinctive (a side: StatefulSet, /approve) is not quoted yet
@@ -552,24 +555,30 @@ class Composer:
     def answer_every_part(self, cands: list[Candidate], plan: Plan) -> None:
         """A question asked in parts ("A 是什么？B 又怎么办") gets each part: a part whose distinctive
         term no chosen unit has gets the best unit that has it, with what it needs, if it fits."""
-        if len(self.parts) < 2:
-            return
         for part in self.parts[1:]:
             # What the part is about, not what it asks (区别, 怎么): those words are in every comparison or how-to.
             terms = [t for t in tokens(part) if t in self.weights and not (COMPARISON.fullmatch(t) or HOW.fullmatch(t))]
             if not terms:
                 continue
-            key = max(terms, key=self.weights.__getitem__)
-            if plan.names(key):
-                continue
-            # A Latin term counts inside a longer name too: "required" in requiredDuringScheduling….
-            found = [c for c in cands if (key in c.terms or (key.isascii() and key in c.unit.text.lower()))
-                     and c.unit.kind != "code" and not c.framing and not plan.has(c) and self.quotable(c)]
-            for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
-                units = self.group(c, cands)
-                if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
-                    plan.add(units)
-                    break
+            self.name_in_answer(max(terms, key=self.weights.__getitem__), cands, plan)
+        # Two names asked side by side ("ListAndWatch 和 Allocate 分别是干啥的") are each a part.
+        for pair in PAIR.finditer(self.question):
+            for name in pair.groups():
+                if (key := name.lower()) in self.weights:
+                    self.name_in_answer(key, cands, plan)
+
+    def name_in_answer(self, key: str, cands: list[Candidate], plan: Plan) -> None:
+        """When no chosen unit names `key`, the likeliest unit that does, with what it needs, if it fits."""
+        if plan.names(key):
+            return
+        # A Latin term counts inside a longer name too: "required" in requiredDuringScheduling….
+        found = [c for c in cands if (key in c.terms or (key.isascii() and key in c.unit.text.lower()))
+                 and c.unit.kind != "code" and not c.framing and not plan.has(c) and self.quotable(c)]
+        for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
+            units = self.group(c, cands)
+            if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
+                plan.add(units)
+                return
 
     def quote_file(self, sections: list[tuple[list[Candidate], float]], plan: Plan, budget: int,
                    novel_only: bool = False, limit: int = 99, needs: set[str] | None = None) -> None:

@@ -546,6 +546,19 @@ def test_an_ordinal_announces_nothing_and_leans_on_the_step_before_not_on_its_co
     assert [c.unit.text for c in composer.group(same[2], same)] == [same[0].unit.text, same[2].unit.text]
 
 
+def test_two_names_asked_side_by_side_are_both_named(trap: Bot) -> None:
+    # "ListAndWatch 和 Allocate 分别是干啥的": an answer about one of them answers half the question.
+    composer = Composer(trap.retriever.snapshot(), "kube-proxy 的 iptables 和 ipvs 分别是怎么转发的", None, 600, 6)
+    text = "iptables 模式下，kube-proxy 为每个 Service 写一串 NAT 规则。\n换成 ipvs 以后，转发交给内核的负载均衡模块。"
+    sec = Section("faq/x.md", "x", 0, text, (), tuple(units_of(text)))
+    cands = [Candidate(u, sec, 1, i, score=0.9) for i, u in enumerate(sec.units)]
+    composer.first = "faq/x.md"
+    plan = Plan()
+    plan.add([cands[0]])
+    composer.answer_every_part(cands, plan)
+    assert plan.has(cands[1])
+
+
 def test_a_sentence_that_names_the_command_comes_with_the_short_command_after_it(trap: Bot) -> None:
     composer = Composer(trap.retriever.snapshot(), "join token 过期了，新机器加不进集群", None, 600, 6)  # asks no how
     block = "```bash\nkubeadm token create --print-join-command\n```"
