@@ -751,6 +751,7 @@ class Composer:
             update = sec.name.startswith(UPDATE_SECTION)
             faq, opening = sec.source.startswith("faq/"), is_faq_opening(self.snap, sec)
             first = True
+            prompt_asked = True  # in a 思考题: the prompt a unit answers shares a term with the question
             for i, unit in enumerate(sec.units):
                 c = Candidate(unit, sec, rank, i)
                 out.append(c)
@@ -758,7 +759,11 @@ class Composer:
                     continue
                 # A question in the text (a 思考题's prompt, "为什么选择它？") sets up an answer; it is not one.
                 asks = ASKS.search(unit.text) is not None
-                c.framing = not self.about_lecture and (asks or is_framing(sec, unit.text))
+                if thought and asks:
+                    prompt_asked = self.match(unit.text) > 0
+                # A 思考题 section answers several prompts: an answer to a prompt the reader did not ask about
+                # ("常见原因包括：…" under "有哪些原因让有状态应用难以迁移") answers another question.
+                c.framing = not self.about_lecture and (asks or is_framing(sec, unit.text) or not prompt_asked)
                 what = said(sec, i)
                 c.terms = frozenset(t for t in terms_of(self.snap, what)[0] if t in self.weights)
                 start, end = sec.offset + unit.start, sec.offset + unit.end

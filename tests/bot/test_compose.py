@@ -242,6 +242,14 @@ Endpoints 为空，通常是 selector 与 Pod 标签不匹配。
 ## 调试第三板斧：kube-proxy 的规则
 
 前两步都没问题，就要检查每个节点上 kube-proxy 写下的规则。
+
+## 思考题
+
+第一个问题：Service 的名字解析不出来，先查什么？
+思路提示：先看 CoreDNS 的 Pod 是否在运行，再看它的日志。
+
+第二个问题：有状态应用为什么难以迁移到容器上？
+常见原因包括：数据写在某台机器的本地磁盘上、实例之间有主从拓扑。
 """
 
 
@@ -557,6 +565,17 @@ def test_two_names_asked_side_by_side_are_both_named(trap: Bot) -> None:
     plan.add([cands[0]])
     composer.answer_every_part(cands, plan)
     assert plan.has(cands[1])
+
+
+def test_a_thought_questions_answer_to_another_prompt_is_not_an_answer(trap: Bot) -> None:
+    # A 思考题 section answers several prompts; what it says under one the reader did not ask about
+    # ("常见原因包括：…" under the stateful-apps prompt) answers another question.
+    question = "Service 的名字解析不出来，CoreDNS 要先查什么？"
+    composer = Composer(trap.retriever.snapshot(), question, None, 600, 6)
+    cands = {c.unit.text: c for c in composer.candidates(trap.search(question, k=8))
+             if c.section.name == "思考题" and c.section.source == "column/38-debug.md"}
+    assert not cands["思路提示：先看 CoreDNS 的 Pod 是否在运行，再看它的日志。"].framing
+    assert cands["常见原因包括：数据写在某台机器的本地磁盘上、实例之间有主从拓扑。"].framing
 
 
 def test_a_sentence_that_names_the_command_comes_with_the_short_command_after_it(trap: Bot) -> None:
