@@ -3,8 +3,8 @@ thresholds (`RefusalOptions`) and the refusal's text. `bot.answer.gather` applie
 operating point and how it was measured are in docs/refusal.md.
 
 Four signals, each cheap and each explainable to a reader:
-- `dense`: cosine similarity of the question and the best passage (e5 scores are compressed,
-  so this alone cannot separate in-domain from off-topic; an English question scores lower
+- `dense`: cosine similarity of the question and the closest of the best three passages (e5
+  scores are compressed, so this alone cannot separate in-domain from off-topic; an English question scores lower
   against the Chinese corpus, so it has a floor of its own);
 - `margin`: how far the best passage stands above the corpus' background (ranks 21-50): an
   off-topic question finds every passage about equally (un)related;
@@ -123,7 +123,8 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
     # A name the column mentions only in passing, and not in the passages found, is not what it covers.
     unseen += tuple(n for n in absent if 0 < mentions(snap, n) <= RARE_MENTIONS)
     return Signals(
-        dense=hits[0].dense if hits else 0.0,
+        # The closest of the best passages: the first may be the one that writes a rare name the question quotes.
+        dense=max(h.dense for h in hits[:SUPPORT_PASSAGES]) if hits else 0.0,
         margin=found.margin,
         unknown=tuple(dict.fromkeys(unknown)),
         unseen=tuple(dict.fromkeys(unseen)),

@@ -47,6 +47,12 @@ class RetrievalOptions(BaseModel):
     doc_weight: float = Field(
         0.3, ge=0, description="Weight of a whole-file dense ranking (the mean of a file's passage vectors) "
         "in the fusion: favours files that are about the question as a whole.")
+    named_weight: float = Field(
+        1.0, ge=0, description="Weight of a ranking by the rare names the question writes as one word (a flag, a "
+        "file, a key: --network-plugin, resolv.conf) in the fusion: the passage that writes such a name is likely "
+        "what the question is about, even when its meaning scores it low.")
+    named_passages: int = Field(8, ge=1, description="How rare a name written as one must be to rank on: written "
+                                "in at most this many passages.")
     refresh_s: float = Field(2.0, ge=0, description="How often to look for a newly published index.")
 
 
@@ -165,6 +171,8 @@ class Snapshot:
 
 
 MENTIONS_KEPT = 50_000
+# A name written as one word with separators: a flag, a file, a key, a component (--network-plugin → network-plugin).
+NAMED = re.compile(r"[a-z0-9]+(?:[-_./][a-z0-9]+)+")
 
 
 class Retriever:
@@ -268,17 +276,24 @@ class Retriever:
         dense_rank = [int(i) for i in top[np.argsort(-cos[top], kind="stable")]]
         sparse_scores = self._bm25(snap, base, extra)
         sparse_rank = [int(i) for i in np.argsort(-sparse_scores)[:n] if sparse_scores[i] > 0]
+        # An error message's flag or a config file's name ranks far down in meaning (dense #57 for "unknown flag:
+        # --network-plugin") and its BM25 lead is diluted by the question's other words; ranked on its own, the
+        # passage that writes it gets a say in the fusion.
+        named_rank = self._named(snap, base, n) if self.options.named_weight else []
 
         fused: dict[int, float] = {}
         if self.options.doc_weight and len(snap.doc_vectors):
             doc_rank = np.empty(len(snap.doc_vectors), dtype=np.int32)
             doc_rank[np.argsort(-(snap.doc_vectors @ qvec))] = np.arange(len(snap.doc_vectors))
-            for idx in set(dense_rank) | set(sparse_rank):
+            for idx in set(dense_rank) | set(sparse_rank) | set(named_rank):
                 fused[idx] = self.options.doc_weight / (self.options.rrf_k + doc_rank[snap.doc_of[idx]] + 1)
-        for weight, ranking in ((self.options.dense_weight, dense_rank), (self.options.sparse_weight, sparse_rank)):
+        for weight, ranking in ((self.options.dense_weight, dense_rank), (self.options.sparse_weight, sparse_rank),
+                                (self.options.named_weight, named_rank)):
             for r, idx in enumerate(ranking):
                 fused[idx] = fused.get(idx, 0.0) + weight / (self.options.rrf_k + r + 1)
-        order = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
+        # Equal fused scores are common (ranks 3 and 4 on one side, 4 and 3 on the other): the closer in meaning
+        # first, so the order never rests on how a set happened to iterate.
+        order = sorted(fused, key=lambda i: (-fused[i], -cos[i], i))[:k]
         best = -np.sort(np.partition(-cos, min(50, len(cos)) - 1)[:50])  # the 50 highest, descending
         margin = float(best[0] - best[20:50].mean()) if len(cos) > 20 else float(best[0] - cos.mean())
         hits = [
@@ -287,6 +302,15 @@ class Retriever:
             for r, idx in enumerate(order)
         ]
         return Retrieval(hits, margin, qvec)
+
+    def _named(self, snap: Snapshot, base: list[str], n: int) -> list[int]:
+        """The passages that write the question's rare names written as one (NAMED), by BM25 over those names."""
+        scores = np.zeros(len(snap.chunks), dtype=np.float32)
+        for name in dict.fromkeys(t for t in base if NAMED.fullmatch(t) and t in snap.vocab):
+            found = snap.bm25.get_scores([name])
+            if 0 < np.count_nonzero(found) <= self.options.named_passages:
+                scores += found
+        return [int(i) for i in np.argsort(-scores)[:n] if scores[i] > 0]
 
     def _bm25(self, snap: Snapshot, base: list[str], extra: list[str]) -> np.ndarray:
         scores = np.zeros(len(snap.chunks), dtype=np.float32)

@@ -1,11 +1,18 @@
 """Search and answers over the fixture corpus, with the real model and a real Chroma."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
+from api.settings import Settings
 from bot.bot import Bot
 from bot.errors import BadQuestion
+from bot.refusal import signals
 from bot.retrieve import RetrievalOptions, Retriever
+from index.build import build_index
+from index.embed import Embedder
+from index.store import Store, StoreOptions
 
 
 @pytest.mark.parametrize(
@@ -30,7 +37,7 @@ def test_search_ranks_the_right_file_first(bot: Bot, question: str, source: str)
 def test_dense_side_is_exact_cosine_order_over_every_passage(bot: Bot) -> None:
     # Dense alone (no BM25, no whole-file ranking, no glossary in the query): the hits are the
     # passages of highest cosine, in that order, not an approximate neighbourhood.
-    options = RetrievalOptions(sparse_weight=0, doc_weight=0, expand_dense=False)
+    options = RetrievalOptions(sparse_weight=0, doc_weight=0, named_weight=0, expand_dense=False)
     dense_only = Retriever(bot.store, bot.embedder, options)
     snap = dense_only.snapshot()
     for question in ("容器里 free 看到的内存为什么是宿主机的", "how does a headless service resolve in DNS"):
@@ -72,3 +79,78 @@ def test_unrelated_or_made_up_is_refused_with_closest_passages(bot: Bot, questio
 def test_bad_questions_are_rejected_clearly(bot: Bot, question: str) -> None:
     with pytest.raises(BadQuestion):
         bot.answer(question)
+
+
+# An error message quoting a flag: the entry about the error in general is closer in meaning than the
+# checklist line that names the flag (the shipped corpus's "unknown flag: --network-plugin" case).
+NOT_READY = """# 节点 NotReady 和 kubelet 起不来怎么排查
+
+kubelet 起不来时，先用 journalctl -u kubelet 看 kubelet 的日志，日志里的报错通常直接说明了原因。
+
+## 常见原因
+
+kubelet 升级以后起不来，常见原因是 swap 没关、cgroup 驱动和容器运行时不一致，或者配置文件写错了。日志里报 unknown \
+flag，说明 kubelet 的启动参数里有这个版本不认识的参数，要对照新版本的文档改掉。
+
+## 网络插件
+
+网络插件的 Pod 起不来时，节点也会停在 NotReady，要看 kube-system 里插件 Pod 的日志。
+"""
+MIGRATION = """# 从 Docker 换到 containerd 要检查什么
+
+## 节点上的旧配置
+
+/etc/docker/daemon.json 里的镜像加速器、非 HTTPS 仓库和数据目录换成 containerd 后全部失效，要在 containerd 的 \
+hosts.toml 里重新设置，日志轮转改由 containerLogMaxSize 负责。`--frobnicate-mode` 随 dockershim 一起删除。
+
+## 挂载 docker.sock 的工作负载
+
+挂载 docker.sock 的 Pod 在 containerd 节点上会失败，因为节点上没有 dockerd。
+"""
+IMAGE_PULL = """# 镜像拉取失败
+
+ImagePullBackOff 说明镜像拉不下来，先看事件里的报错，常见原因是镜像名写错、仓库要认证或者网络不通。
+
+## 私有仓库
+
+私有仓库要在 Pod 里写 imagePullSecrets。
+"""
+FLAG_QUESTION = "kubelet 升级以后起不来，日志里报 unknown flag: --frobnicate-mode"
+
+
+@pytest.fixture(scope="module")
+def flags(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
+    root = tmp_path_factory.mktemp("flags")
+    corpus = root / "corpus"
+    (corpus / "faq").mkdir(parents=True)
+    for name, text in (("040-node-notready.md", NOT_READY), ("112-containerd.md", MIGRATION),
+                       ("060-image-pull.md", IMAGE_PULL)):
+        (corpus / "faq" / name).write_text(text, encoding="utf-8")
+    settings = Settings(corpus_dir=corpus, store=StoreOptions(path=root / "index"), data_dir=root / "data")
+    build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
+    return Bot.open(settings, embedder)
+
+
+def test_the_passage_that_writes_a_rare_flag_the_question_quotes_comes_first(flags: Bot) -> None:
+    hits = flags.search(FLAG_QUESTION, k=3)
+    assert hits[0].chunk.source == "faq/112-containerd.md"
+    assert "--frobnicate-mode" in hits[0].chunk.text
+    # Meaning and the question's other words alone put the general entry first.
+    plain = Retriever(flags.store, flags.embedder, RetrievalOptions(named_weight=0))
+    assert plain.search(FLAG_QUESTION, k=3)[0].chunk.source == "faq/040-node-notready.md"
+
+
+def test_the_refusal_weighs_the_closest_of_the_best_passages_not_the_first(flags: Bot) -> None:
+    # The passage that names the flag is first but further in meaning: evidence the column covers the question.
+    found = flags.retriever.retrieve(FLAG_QUESTION, k=5)
+    assert found.hits[0].dense < found.hits[1].dense
+    sig = signals(flags.retriever.snapshot(), FLAG_QUESTION, found)
+    assert sig.dense == max(h.dense for h in found.hits[:3])
+
+
+def test_equal_fused_scores_put_the_closer_passage_first(bot: Bot) -> None:
+    # (Both questions tie over the fixture corpus; the order before this rule put the further one first.)
+    for question in ("cgroups 怎么限制 cpu", "namespace 隔离了什么"):
+        hits = bot.retriever.retrieve(question, k=10).hits
+        for a, b in pairwise(hits):
+            assert a.score > b.score or (a.score == b.score and a.dense >= b.dense)
