@@ -42,6 +42,8 @@ FRAMING = re.compile(
     r"接下来|下面我们|我们先|我们来|在这一讲|在本讲|这一讲里|思考题|课后|留给你|最后留|欢迎|本讲的|这一讲的|专栏的这一讲)"
     r"|这一讲(?:处理|讲|会|要|介绍|解决|回答|的主题|把|用|来)|思考题(?:问|是|：)"
     r"|^(?:In this lecture|This lecture|The lecture)"
+    # ... or says what the text goes on to present ("然后介绍另一个重要控制器…", "最后说明…").
+    r"|^(?:然后|接着|最后|随后)(?:介绍|说明|讨论|分析|讲解)"
     # ... or where the column goes from here (后面几讲…), or names this lecture or FAQ entry as the subject
     # of a clause after what the last one did (上一讲讲了 X，这一讲关注 Y).
     r"|^(?:本条|笔记|后面讲|后面会讲|后面几讲|预习篇(?:第.讲|最后一讲))|后面几讲|后续几讲"

@@ -505,6 +505,10 @@ def test_a_sentence_about_the_column_itself_is_framing() -> None:
     assert FRAMING.search("第 43 讲讲的是优先级和抢占的机制，本条讲的是落地时怎么分档。")
     assert FRAMING.search("笔记要回答的问题是：CRI shim 处在调用链的哪个位置，CRI 定义了哪些接口。")
     assert FRAMING.search("预习篇第一讲回到 2013 年，看 Docker 是在什么样的 PaaS 背景下出现的。")
+    # A lecture's outline: what it goes on to present.
+    assert FRAMING.search("然后介绍另一个重要控制器 DaemonSet，它保证集群里每个节点上都运行一个指定的 Pod。")
+    assert FRAMING.search("最后说明 DaemonSet 和 StatefulSet 在没有 ReplicaSet 的情况下如何管理版本。")
+    assert not FRAMING.search("最后删除旧的 Pod，滚动更新就完成了。")
     # ... but not the question the 预习篇 answers
     assert not FRAMING.search("预习篇要回答的核心问题是：在众多竞争者之中，Kubernetes 为什么会赢。")
     # A lecture's note naming itself by its number frames it; naming another lecture states what it said.
