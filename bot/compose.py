@@ -79,6 +79,7 @@ def announced_count(text: str) -> re.Match[str] | None:
 
 
 CJK_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+VALUE = re.compile(r"^`[^`]+`\s*(?:是默认值|表示|指)")  # one value of a setting defined: "`Forbid` 表示跳过这一次调度"
 ENUM = re.compile(r"^(?:第[一二三四五六七八九十\d]|其[一二三四五]|[一二三四五]是|首先|其次|再次|然后|最后)")
 COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\.?\b|versus|differ|compare|comparison", re.I)
 NAME = r"[A-Za-z][A-Za-z0-9_-]*[A-Za-z0-9]"
@@ -508,6 +509,7 @@ class Composer:
         def alone(c: Candidate) -> bool:
             after = near(c, 1)
             return c.unit.kind == "sentence" and c is not first and not leans(c) and not leans(after) \
+                and not VALUE.match(c.unit.text) \
                 and not announces(c) and not announces(near(c, -1)) \
                 and not (after is not None and after.unit.kind == "code") \
                 and all(said_by[t] > 1 for t in c.terms)
@@ -838,6 +840,8 @@ class Composer:
         same = [x for x in cands if x.section is c.section]
         if c.unit.kind == "item":
             return self.whole_list(c, same)
+        if VALUE.match(c.unit.text) and (whole := self.among_values(c, same)):
+            return whole
         head = self.leaned_on(c, same)
         tail = self.follows(c, same)
         if head is None or tail is None:
@@ -884,7 +888,29 @@ class Composer:
             return None  # announces something that is not there
         if ENUM.match(text) and text.startswith(("第一", "首先", "其一", "一是")):
             return self.enumeration(c, same)
-        return []
+        return self.values(c, same)
+
+    def among_values(self, c: Candidate, same: list[Candidate]) -> list[Candidate]:
+        """A value `c` defines with the sentence about the setting and the other values (see `values`); []
+        when `c` is not one of such a run."""
+        intro = self.before(c, same)
+        while intro is not None and intro.unit.kind == "sentence" and VALUE.match(intro.unit.text):
+            intro = self.before(intro, same)
+        if intro is None or intro.unit.kind != "sentence" or intro.framing:
+            return []
+        run = self.values(intro, same)
+        return [intro, *run] if c in run else []
+
+    def values(self, c: Candidate, same: list[Candidate]) -> list[Candidate]:
+        """The values a sentence about a setting goes on to define, one sentence each ("`concurrencyPolicy`
+        决定…该怎么办。`Allow` 是默认值…。`Forbid` 表示…。`Replace` 表示…"): a list with no count to announce
+        it, which is not cut short either; [] when fewer than two follow."""
+        out: list[Candidate] = []
+        cur = c
+        while (nxt := self.after(cur, same)) is not None and nxt.unit.kind == "sentence" and VALUE.match(nxt.unit.text):
+            out.append(nxt)
+            cur = nxt
+        return out if len(out) >= 2 and not VALUE.match(c.unit.text) else []
 
     def shows(self, c: Candidate, code: Candidate) -> bool:
         """The code block right after `c` belongs with it: `c` points at it (如下：), or the block is a

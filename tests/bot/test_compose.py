@@ -712,3 +712,21 @@ def test_a_question_word_the_corpus_never_uses_does_not_shrink_a_units_share_of_
     assert "wondering" not in chatty.weights and "honestly" not in chatty.weights
     text = "Pod 对象的 status.phase 字段描述它处在生命周期的哪个阶段，它有五种取值。"
     assert plain.match(text) > 0 and chatty.match(text) == pytest.approx(plain.match(text))
+
+
+def test_the_values_a_sentence_about_a_setting_defines_come_with_it(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "CronJob 的 concurrencyPolicy 管什么", None, 600, 6)
+    whole = ["CronJob 的 `concurrencyPolicy` 决定上一个 Job 还没结束时该怎么办。",
+             "`Allow` 是默认值，表示允许同时运行。", "`Forbid` 表示跳过这一次调度。",
+             "`Replace` 表示用新 Job 替换旧 Job。"]
+    text = "".join(whole) + "\n\n另外，`successfulJobsHistoryLimit` 控制保留多少个 Job。"
+    assert first_group(composer, text) == whole  # an unannounced list is not cut short
+    sec = Section("faq/x.md", "x", 0, text, (), tuple(units_of(text)))
+    same = [Candidate(u, sec, 1, i, 0.5 - 0.1 * i) for i, u in enumerate(sec.units)]
+    assert [c.unit.text for c in composer.group(same[2], same)] == whole  # nor is one value quoted alone
+    # ... nor does a less likely value make room for something else.
+    plan = Plan()
+    plan.add(same[:4])
+    composer.first = "faq/x.md"
+    assert not composer.make_room(plan, 580 - plan.chars + 40, below=0.9)
+    assert len(plan.picked) == 4
