@@ -23,7 +23,7 @@ It works as a careful editor who may only quote:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
@@ -905,12 +905,17 @@ class Composer:
         """The values a sentence about a setting goes on to define, one sentence each ("`concurrencyPolicy`
         决定…该怎么办。`Allow` 是默认值…。`Forbid` 表示…。`Replace` 表示…"): a list with no count to announce
         it, which is not cut short either; [] when fewer than two follow."""
+        out = self.run_after(c, same, lambda x: x.unit.kind == "sentence" and VALUE.match(x.unit.text) is not None)
+        return out if len(out) >= 2 and not VALUE.match(c.unit.text) else []
+
+    def run_after(self, c: Candidate, same: list[Candidate], fits: Callable[[Candidate], bool]) -> list[Candidate]:
+        """The units right after `c` in its section, as long as each `fits`."""
         out: list[Candidate] = []
         cur = c
-        while (nxt := self.after(cur, same)) is not None and nxt.unit.kind == "sentence" and VALUE.match(nxt.unit.text):
+        while (nxt := self.after(cur, same)) is not None and fits(nxt):
             out.append(nxt)
             cur = nxt
-        return out if len(out) >= 2 and not VALUE.match(c.unit.text) else []
+        return out
 
     def shows(self, c: Candidate, code: Candidate) -> bool:
         """The code block right after `c` belongs with it: `c` points at it (如下：), or the block is a
@@ -938,12 +943,7 @@ class Composer:
 
     def enumeration(self, c: Candidate, same: list[Candidate]) -> list[Candidate] | None:
         """After "第一…" / "首先…": the following "第二…", "其次…" … sentences."""
-        out: list[Candidate] = []
-        cur = c
-        while (nxt := self.after(cur, same)) is not None and ENUM.match(nxt.unit.text):
-            out.append(nxt)
-            cur = nxt
-        return out or None
+        return self.run_after(c, same, lambda x: ENUM.match(x.unit.text) is not None) or None
 
     def whole_list(self, item: Candidate, same: list[Candidate], with_intro: bool = True) -> list[Candidate]:
         items = [x for x in same if x.unit.kind == "item" and x.unit.list_id == item.unit.list_id]

@@ -305,8 +305,11 @@ class Retriever:
 
     def _named(self, snap: Snapshot, base: list[str], n: int) -> list[int]:
         """The passages that write the question's rare names written as one (NAMED), by BM25 over those names."""
+        names = [t for t in dict.fromkeys(base) if NAMED.fullmatch(t) and t in snap.vocab]
+        if not names:
+            return []
         scores = np.zeros(len(snap.chunks), dtype=np.float32)
-        for name in dict.fromkeys(t for t in base if NAMED.fullmatch(t) and t in snap.vocab):
+        for name in names:
             found = snap.bm25.get_scores([name])
             if 0 < np.count_nonzero(found) <= self.options.named_passages:
                 scores += found
