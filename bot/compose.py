@@ -703,15 +703,19 @@ class Composer:
         return float(self.snap.doc_vectors[self.snap.doc_of[rows[0]]] @ self.query)
 
     def with_needs(self, units: list[Candidate], group: list[Candidate]) -> list[Candidate]:
-        """A section's units to show whole, with the code block a unit points at (如下：…) when it is
-        short, and without that unit when it is not."""
+        """A section's units to show whole, with the code block a unit points at (如下：…, or back: "上面这个
+        Role…") when it is short, and without that unit when it is not."""
         out: dict[int, Candidate] = {}
         for c in units:
-            nxt = self.after(c, group)
+            nxt, prev = self.after(c, group), self.before(c, group)
             if nxt is not None and nxt.unit.kind == "code" and self.shows(c, nxt):
                 if len(nxt.unit.text) > CODE_CHARS:
                     continue
                 out[nxt.order] = nxt
+            if prev is not None and prev.unit.kind == "code" and leans_on_before(c.unit.text):
+                if len(prev.unit.text) > CODE_CHARS:
+                    continue
+                out[prev.order] = prev
             out[c.order] = c
         return [out[k] for k in sorted(out)]
 
@@ -1013,6 +1017,11 @@ def says_again(snap: Snapshot, key: tuple[str, str, str], chosen: Iterable[Candi
         if row is not None and other is not None and float(snap.unit_vectors[row] @ snap.unit_vectors[other]) >= bar:
             return True
     return False
+
+
+def leans_on_before(text: str) -> bool:
+    """The sentence leans on what came before it (因此…, 上面这段…)."""
+    return LEANS.match(text) is not None or POINTS_BACK.search(text) is not None
 
 
 def is_command(c: Candidate) -> bool:

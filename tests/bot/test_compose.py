@@ -730,3 +730,16 @@ def test_the_values_a_sentence_about_a_setting_defines_come_with_it(trap: Bot) -
     composer.first = "faq/x.md"
     assert not composer.make_room(plan, 580 - plan.chars + 40, below=0.9)
     assert len(plan.picked) == 4
+
+
+def test_a_section_shown_whole_keeps_the_short_block_a_sentence_points_back_at(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "怎么给 Pod 读权限", None, 600, 6)
+
+    def shown(block: str) -> list[str]:
+        text = f"Role 只在自己的 Namespace 内生效。\n\n```yaml\n{block}\n```\n\n上面这个 Role 允许读取 Pod。"
+        sec = Section("column/26-rbac.md", "Role", 0, text, (), tuple(units_of(text)))
+        units = [Candidate(u, sec, 1, i) for i, u in enumerate(sec.units)]
+        return [c.unit.kind for c in composer.with_needs([c for c in units if c.unit.kind != "code"], units)]
+
+    assert shown("kind: Role\nrules: []") == ["sentence", "code", "sentence"]  # "上面这个 Role" with its Role
+    assert shown("x: " + "y" * 500) == ["sentence"]  # a block too long to show: the sentence cannot stand alone
