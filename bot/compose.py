@@ -265,7 +265,7 @@ def said(sec: Section, i: int) -> str:
     """What the section's unit `i` says: a sentence that leans on the one before (因此…, 上面这段…)
     is about what that one names, so it is read with it."""
     unit = sec.units[i]
-    leans = i > 0 and (LEANS.match(unit.text) or POINTS_BACK.search(unit.text)) is not None
+    leans = i > 0 and leans_on_before(unit.text)
     return f"{sec.units[i - 1].text} {unit.text}" if leans else unit.text
 
 
@@ -500,7 +500,7 @@ class Composer:
             return plan.picked.get((c.section.source, c.section.name, c.order + step))
 
         def leans(c: Candidate | None) -> bool:
-            return c is not None and bool(LEANS.match(c.unit.text) or POINTS_BACK.search(c.unit.text))
+            return c is not None and leans_on_before(c.unit.text)
 
         def announces(c: Candidate | None) -> bool:
             return c is not None and bool(ENUM.match(c.unit.text) or POINTS_AHEAD.search(c.unit.text)
@@ -734,13 +734,13 @@ class Composer:
                 keep |= {g.order for g in self.group(c, prose)}
         kept = [c for c in prose if c.order in keep]
         dropped = {c.order for c in prose} - keep
-        if any(c.order - 1 in dropped and (LEANS.match(c.unit.text) or POINTS_BACK.search(c.unit.text)) for c in kept):
+        if any(c.order - 1 in dropped and leans_on_before(c.unit.text) for c in kept):
             return []
         return kept
 
     def coherent(self, prose: list[Candidate]) -> bool:
         """The section can be shown whole: it does not open by leaning on something before it."""
-        return not LEANS.match(prose[0].unit.text) and not POINTS_BACK.search(prose[0].unit.text)
+        return not leans_on_before(prose[0].unit.text)
 
     def on_title(self, c: Candidate) -> bool:
         """`c` opens a FAQ entry on a pointer ("这类 Forbidden 报错…"): what it points at is the entry's
@@ -855,7 +855,7 @@ class Composer:
     def leaned_on(self, c: Candidate, same: list[Candidate], depth: int = 0) -> list[Candidate] | None:
         """What `c` leans on (因此…, 上面这段…), back to a unit that stands on its own; [] when it
         leans on nothing, None when what it leans on cannot be had."""
-        if c.unit.kind != "sentence" or not (LEANS.match(c.unit.text) or POINTS_BACK.search(c.unit.text)):
+        if c.unit.kind != "sentence" or not leans_on_before(c.unit.text):
             return []
         if self.on_title(c):
             return []
