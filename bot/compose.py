@@ -61,6 +61,8 @@ LEANS = re.compile(
     + ORDINAL_WORDS + "|"
     r"Therefore|So |Thus|This |These |That |It |They )")
 ORDINAL = re.compile(rf"^(?:{ORDINAL_WORDS})")
+STEP_NUMERALS = "一二三四五六七八九十"
+NUMBERED = re.compile(r"^第([二三四五六七八九十])(步|点|条|[，,、：:])")  # a numbered step after the first
 POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提到|说)|这段|这个例子|以上|"
                          r"这个问题|这种情况|这一点|这类问题|这个现象|this problem|this issue"
                          # "X 就是这样一个程序", "Y 就是这些原因的来源": X is an example of what came before.
@@ -76,6 +78,18 @@ NAMED_BEFORE = re.compile(r"[A-Za-z0-9_`)）”」]\s*$")
 def announced_count(text: str) -> re.Match[str] | None:
     """The first count in `text` that announces its items ("分为三种", "有两个阶段"), if any."""
     return next((m for m in COUNT.finditer(text) if not NAMED_BEFORE.search(text[: m.start()])), None)
+
+
+def listed_inline(text: str, count: re.Match[str]) -> bool:
+    """The items a count announces follow in the sentence itself: after a colon (三种办法：第一…；第二…), or
+    named one after another ("三个级别，从宽到严依次是 privileged、baseline 和 restricted")."""
+    tail = text[count.end():]
+    if re.search(r"[：:]\s*\S", tail):
+        return True
+    n = CJK_NUM.get(count.group(1)) or (int(count.group(1)) if count.group(1).isdigit() else 0)
+    seps, joined = tail.count("、"), re.search(r"\S\s*(?:和|与|以及|或)\s*\S", tail) is not None
+    # "A、B 和 C", "A 和 B", "A、B、C": not one 、 alone ("两种后端、一种插件" counts, then goes on).
+    return n >= 2 and seps + 1 + joined >= n and (joined or seps >= 2)
 
 
 CJK_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
@@ -320,13 +334,14 @@ class Composer:
         self.asks_how_to = bool(HOW_TO.search(question))
         self.parts = [p for p in PARTS.split(question) if p.strip()]  # a question asked in parts
         self.first = ""  # the source of the answer's first file, once chosen
+        self.cands: list[Candidate] = []  # every unit considered, once compose has scored them
 
     def compose(self, hits: list[Hit]) -> list[tuple[Candidate, Chunk]]:
         """The units of the answer in reading order, each with the chunk it is quoted from: from
         the file that answers best (its best section whole when short, else its best units
         across its sections), a second section whole when it fits and adds, then what other
         files add."""
-        cands = self.candidates(hits)
+        cands = self.cands = self.candidates(hits)
         ranked = self.rank_sections(cands)
         if not ranked:
             return []
@@ -716,7 +731,12 @@ class Composer:
                 if len(prev.unit.text) > CODE_CHARS:
                     continue
                 out[prev.order] = prev
+            carried = self.carried_over(c, group) if nxt is None else []
+            if carried is None:
+                continue
             out[c.order] = c
+            for x in carried:
+                out[len(group) + x.order] = x  # after the section's own units, in the next section's order
         return [out[k] for k in sorted(out)]
 
     def on_topic(self, prose: list[Candidate]) -> list[Candidate]:
@@ -809,7 +829,9 @@ class Composer:
                 have.add((source, lead))
         last = max((rank for _, rank in found), default=0) + 1
         for sec, _ in list(found):
-            for key in self.series(sec):
+            closing = next((u for u in reversed(sec.units) if u.kind != "code"), None)
+            items = items_section(self.snap, sec, closing) if closing is not None else None
+            for key in [*self.series(sec), *([items] if items else [])]:
                 if key not in have:
                     found.append((section(self.snap, key), last))
                     have.add(key)
@@ -859,6 +881,9 @@ class Composer:
             return []
         if self.on_title(c):
             return []
+        if (step := self.step_before(c, same)) is not None:
+            head = self.leaned_on(step, same, depth)
+            return None if head is None else [*head, step]
         before = self.before(c, same)
         if before is not None and before.unit.kind == "code" and ORDINAL.match(c.unit.text):
             before = self.before(before, same)  # "第二步…" leans on the first step, not on its commands
@@ -871,6 +896,16 @@ class Composer:
         further = self.leaned_on(before, same, depth + 1)
         return None if further is None else [*further, before]
 
+    def step_before(self, c: Candidate, same: list[Candidate]) -> Candidate | None:
+        """For "第三步，…": the section's "第二步，…" sentence, however much (the second step's own
+        sentences, its commands) lies between; None when `c` is no numbered step or its section lacks it."""
+        m = NUMBERED.match(c.unit.text)
+        if m is None:
+            return None
+        want = "第" + STEP_NUMERALS[STEP_NUMERALS.index(m.group(1)) - 1] + m.group(2)
+        return next((x for x in reversed(same[: c.order]) if x.unit.kind == "sentence"
+                     and x.unit.text.startswith(want)), None)
+
     def follows(self, c: Candidate, same: list[Candidate]) -> list[Candidate] | None:
         """What a unit that announces a list, a count or a block needs after it; None when the
         announcement cannot be kept whole."""
@@ -882,17 +917,39 @@ class Composer:
             return self.whole_list(nxt, same, with_intro=False) or None
         if nxt is not None and nxt.unit.kind == "code" and self.shows(c, nxt):
             return [nxt] if len(nxt.unit.text) <= CODE_CHARS else None
-        # A count whose items follow a colon in the sentence itself (三种办法：第一…；第二…) needs nothing more.
-        inline = count is not None and re.search(r"[：:]\s*\S", text[count.end():]) is not None
+        inline = count is not None and listed_inline(text, count)
         if count and not inline and text.rstrip().endswith(("。", ".", "：", ":")) and nxt is not None:
             n = self.count_of(count.group(1))
             items = self.following(c, same, n)
             return items if len(items) == n else None
+        if nxt is None and (carried := self.carried_over(c, same)) != []:
+            return carried
         if ahead and text.rstrip().endswith(("：", ":")):
             return None  # announces something that is not there
         if ENUM.match(text) and text.startswith(("第一", "首先", "其一", "一是")):
             return self.enumeration(c, same)
         return self.values(c, same)
+
+    def carried_over(self, c: Candidate, same: list[Candidate]) -> list[Candidate] | None:
+        """The items of a count that closes its section when they open the next one (`items_section`):
+        that section's opening sentence with the items it needs itself, or its first n units; [] when `c`
+        announces nothing there, None when the items cannot be had."""
+        if c.unit.kind != "sentence" or self.after(c, same) is not None:
+            return []
+        following = items_section(self.snap, c.section, c.unit)
+        if following is None:
+            return []
+        units = sorted((x for x in self.cands if (x.section.source, x.section.name) == following),
+                       key=lambda x: x.order)
+        if not units or units[0].unit.kind == "code" or units[0].framing:
+            return None
+        if announced_count(units[0].unit.text):
+            tail = self.follows(units[0], units)
+            return None if tail is None else [units[0], *tail]
+        named = announced_count(following[1])
+        n = self.count_of(named.group(1)) if named else 0
+        items = self.following(units[0], units, n - 1)
+        return [units[0], *items] if n and len(items) == n - 1 else None
 
     def among_values(self, c: Candidate, same: list[Candidate]) -> list[Candidate]:
         """A value `c` defines with the sentence about the setting and the other values (see `values`); []
@@ -994,6 +1051,11 @@ class Composer:
         for c in plan.picked.values():
             key = (c.section.source, c.section.name)
             best[key] = max(best.get(key, 0.0), c.score)
+        # The items of a count closing a section (items_section) are read right after it, as its own.
+        for c in plan.picked.values():
+            items = items_section(self.snap, c.section, c.unit) if c.unit.kind == "sentence" else None
+            if items in best:
+                best[items] = best[(c.section.source, c.section.name)]
         out = []
         for c in sorted(plan.picked.values(), key=lambda c: (files[c.section.source],
                                                              -best[(c.section.source, c.section.name)],
@@ -1002,6 +1064,28 @@ class Composer:
             if chunk is not None:
                 out.append((c, chunk))
         return out
+
+
+def items_section(snap: Snapshot, sec: Section, unit: Unit) -> tuple[str, str] | None:
+    """The next section of `sec`'s file when `unit` closes `sec` on a count ("QoS 一共三种，…。") and that
+    section's heading names a count too ("## 三种类别的判定规则"): the items are there."""
+    count = announced_count(unit.text)
+    if count is None or listed_inline(unit.text, count) or not sec.units or unit is not next(
+            (u for u in reversed(sec.units) if u.kind != "code"), None):
+        return None
+    keys = snap.file_sections.get(sec.source, [])
+    here = (sec.source, sec.name)
+    i = keys.index(here) + 1 if here in keys else len(keys)
+    named = announced_count(keys[i][1]) if i < len(keys) else None
+    # The same count of the same things: "一共三种" and "三种类别…", "几个级别" and "三个安全级别".
+    if named is None or _counted(named)[1] != _counted(count)[1] or count.group(1) not in ("几", named.group(1)):
+        return None
+    return keys[i]
+
+
+def _counted(count: re.Match[str]) -> tuple[str, str]:
+    """A count's number and what it counts (种, 个, 步…)."""
+    return count.group(1), count.group(0)[len(count.group(1)):].strip()
 
 
 def says_again(snap: Snapshot, key: tuple[str, str, str], chosen: Iterable[Candidate],

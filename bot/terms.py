@@ -34,7 +34,7 @@ def _jieba() -> Any:
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
-    for group in glossary_groups():
+    for group in glossary_groups() + english_words():
         for term in group:
             if CJK_RUN.search(term):
                 jieba.add_word(term)
@@ -48,16 +48,31 @@ def stopwords() -> frozenset[str]:
 
 @cache
 def glossary_groups() -> tuple[tuple[str, ...], ...]:
-    raw = yaml.safe_load((DATA / "glossary.yaml").read_text(encoding="utf-8")) or []
+    return _groups("glossary.yaml")
+
+
+@cache
+def english_words() -> tuple[tuple[str, ...], ...]:
+    """Plain English words with the Chinese the notes write for them (each group: Chinese first), one way."""
+    return _groups("english-words.yaml")
+
+
+def _groups(name: str) -> tuple[tuple[str, ...], ...]:
+    raw = yaml.safe_load((DATA / name).read_text(encoding="utf-8")) or []
     return tuple(tuple(normalize(str(t)) for t in group) for group in raw)
 
 
 @cache
-def _glossary_index() -> dict[str, tuple[str, ...]]:
+def _glossary_index(plain: bool = True) -> dict[str, tuple[str, ...]]:
+    """Each term's equivalents; with `plain`, an English plain word's Chinese too (english_words)."""
     index: dict[str, set[str]] = {}
     for group in glossary_groups():
         for term in group:
             index.setdefault(term, set()).update(t for t in group if t != term)
+    for group in english_words() if plain else ():
+        chinese = {t for t in group if CJK_RUN.search(t)}
+        for term in set(group) - chinese:
+            index.setdefault(term, set()).update(chinese)
     return {k: tuple(sorted(v)) for k, v in index.items()}
 
 
@@ -140,9 +155,10 @@ def in_glossary(term: str) -> bool:
     return normalize(term) in _glossary_index()
 
 
-def expand(terms: list[str]) -> list[str]:
-    """Glossary equivalents of `terms` (as phrases) and of the whole normalised question."""
-    index = _glossary_index()
+def expand(terms: list[str], plain: bool = True) -> list[str]:
+    """Glossary equivalents of `terms` (as phrases) and of the whole normalised question (with `plain`,
+    an English plain word's Chinese too)."""
+    index = _glossary_index(plain)
     seen = set(terms)
     extra: list[str] = []
     for term in terms:
@@ -167,19 +183,20 @@ def glossary_hits(question: str) -> list[str]:
             if (term in q if pattern is None else term in q and pattern.search(q))]
 
 
-def query_terms(question: str, known: Container[str] = ()) -> tuple[list[str], list[str]]:
+def query_terms(question: str, known: Container[str] = (), plain: bool = True) -> tuple[list[str], list[str]]:
     """(terms of the question, glossary equivalents to add) for retrieval and answering, from its
     first QUERY_CHARS characters: what a pasted page adds after that is noise, and costs time. With
-    the corpus's terms (`known`), a name spelt as separate words is a term too (`joined`)."""
+    the corpus's terms (`known`), a name spelt as separate words is a term too (`joined`); without
+    `plain`, the equivalents leave out an English plain word's Chinese (what is embedded with the question)."""
     names = tuple(joined(question, known)) if known else ()
-    base, extra = _query_terms(question[:QUERY_CHARS], names)
+    base, extra = _query_terms(question[:QUERY_CHARS], names, plain)
     return list(base), list(extra)
 
 
 @lru_cache(maxsize=1 << 10)
-def _query_terms(question: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _query_terms(question: str, names: tuple[str, ...], plain: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
     # Cached: retrieval and the composer ask for the same question's terms (the glossary scan is slow).
     base = tokens(question) + list(names)
     hits = glossary_hits(question)
-    extra = [t for eq in expand(hits) for t in tokens(eq)]
+    extra = [t for eq in expand(hits, plain) for t in tokens(eq)]
     return tuple(base), tuple(t for t in dict.fromkeys(extra) if t not in base)

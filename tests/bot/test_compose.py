@@ -558,6 +558,19 @@ def test_an_ordinal_announces_nothing_and_leans_on_the_step_before_not_on_its_co
     assert [c.unit.text for c in composer.group(same[2], same)] == [same[0].unit.text, same[2].unit.text]
 
 
+def test_a_numbered_step_comes_with_the_steps_before_it_not_with_the_sentence_before_it(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "网络不通按什么顺序排查", None, 600, 6)
+    text = ("第一步，确认 Pod 的 IP 和所在节点。同节点都不通时，先查网桥和 veth。\n"
+            "第二步，测跨节点 Pod 之间的连通性。跨节点不通时，检查节点路由表。\n```bash\nip route\n```\n"
+            "第三步，检查 Service 的 DNS 解析。")
+    sec = Section("faq/x.md", "x", 0, text, (), tuple(units_of(text)))
+    same = [Candidate(u, sec, 1, i) for i, u in enumerate(sec.units)]
+    # "第三步" quoted after "跨节点不通时…" alone would leave the reader without steps one and two.
+    steps = ["第一步，确认 Pod 的 IP 和所在节点。", "第二步，测跨节点 Pod 之间的连通性。",
+             "第三步，检查 Service 的 DNS 解析。"]
+    assert [c.unit.text for c in composer.group(same[-1], same)] == steps
+
+
 def test_two_names_asked_side_by_side_are_both_named(trap: Bot) -> None:
     # "ListAndWatch 和 Allocate 分别是干啥的": an answer about one of them answers half the question.
     composer = Composer(trap.retriever.snapshot(), "kube-proxy 的 iptables 和 ipvs 分别是怎么转发的", None, 600, 6)
@@ -743,3 +756,68 @@ def test_a_section_shown_whole_keeps_the_short_block_a_sentence_points_back_at(t
 
     assert shown("kind: Role\nrules: []") == ["sentence", "code", "sentence"]  # "上面这个 Role" with its Role
     assert shown("x: " + "y" * 500) == ["sentence"]  # a block too long to show: the sentence cannot stand alone
+
+
+QOS = """---
+title: "QoS 类别是怎么定的？"
+lecture: 40
+kind: faq
+---
+
+# QoS 类别是怎么定的？
+
+Kubernetes 根据容器的 requests 和 limits 自动推导 Pod 的 QoS 类别，不能直接声明。
+QoS 类别一共三种，决定了节点资源紧张时谁先被驱逐。
+
+## 三种类别的判定规则
+
+Guaranteed：每个容器都设置了 CPU 和内存的 limits，并且 requests 与 limits 相等。
+Burstable：不满足 Guaranteed，但至少有一个容器设置了 requests 或 limits。
+BestEffort：所有容器都没有设置任何 requests 和 limits。
+
+## 为什么一个容器只跑一个进程
+
+如果把好几个服务塞进一个容器，平台就只能看见其中一个。
+
+## 两件额外工作
+
+PID=1 的进程要转发信号。
+PID=1 的进程要回收僵尸进程。
+"""
+
+
+@pytest.fixture(scope="module")
+def qos(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
+    root = tmp_path_factory.mktemp("qos")
+    (root / "corpus" / "faq").mkdir(parents=True)
+    (root / "corpus" / "faq" / "006-qos.md").write_text(QOS, encoding="utf-8")
+    settings = Settings(corpus_dir=root / "corpus", store=StoreOptions(path=root / "index"), data_dir=root / "data")
+    build_index(settings.corpus_dir, Store(settings.store), embedder, settings.chunking, progress=False)
+    return Bot.open(settings, embedder)
+
+
+def test_a_count_closing_its_section_comes_with_the_items_that_open_the_next(qos: Bot) -> None:
+    text = plain(qos.answer("QoS 类别有哪些？"))
+    count = "QoS 类别一共三种，决定了节点资源紧张时谁先被驱逐。"
+    assert count in text, text
+    # The items, all three, read right after the count that announces them.
+    items = [text.index(f"{name}：") for name in ("Guaranteed", "Burstable", "BestEffort")]
+    assert text.index(count) < items[0] < items[1] < items[2], text
+    assert text[text.index(count) + len(count):items[0]].strip() == "", text
+
+
+def test_a_closing_count_of_other_things_than_the_next_heading_counts_carries_nothing(qos: Bot) -> None:
+    snap = qos.retriever.snapshot()
+    opening, _, why, _ = (section(snap, key) for key in snap.file_sections["faq/006-qos.md"])
+    assert compose.items_section(snap, opening, opening.units[-1]) == ("faq/006-qos.md", "三种类别的判定规则")
+    # "好几个服务" counts services; the next heading counts 两件 pieces of work: not its items.
+    assert compose.items_section(snap, why, why.units[-1]) is None
+
+
+def test_a_count_whose_items_are_named_in_the_sentence_needs_nothing_after_it() -> None:
+    for text, inline in (("标准定义了三个级别，从宽到严依次是 privileged、baseline 和 restricted。", True),
+                         ("处理模式有三种：enforce、audit、warn。", True),
+                         ("QoS 类别一共三种，决定了谁先被驱逐。", False),
+                         ("它支持两种后端、一种插件。", False)):
+        count = compose.announced_count(text)
+        assert count is not None and compose.listed_inline(text, count) is inline, text

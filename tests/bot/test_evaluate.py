@@ -13,7 +13,8 @@ from bot.evaluate import Nugget, Question, cited_exactly, judge, load_questions,
 from tests.conftest import ROOT
 
 CORPUS = ROOT / "corpus"
-SETS = [ROOT / "tests" / "data" / name for name in ("answers-dev.jsonl", "dev-ops.jsonl", "held-out-answers.jsonl")]
+SETS = [ROOT / "tests" / "data" / name
+        for name in ("answers-dev.jsonl", "dev-ops.jsonl", "answers-dev-en.jsonl", "held-out-answers.jsonl")]
 
 
 def nugget(*patterns: str) -> Nugget:

@@ -55,3 +55,16 @@ def test_a_name_the_question_spells_as_separate_words_is_a_term() -> None:
     assert joined("freeze every pod in it", known) == []
     assert joined("init 了一个 containers", known) == []
     assert query_terms("pod readiness gates?")[0] == ["pod", "readiness", "gates"]  # without the corpus's terms
+
+
+def test_an_english_questions_plain_words_find_the_chinese_the_notes_write_but_not_the_other_way() -> None:
+    _, extra = query_terms("what backends does flannel support, and which is the default?")
+    assert "后端" in extra and "默认" in extra
+    # ... as words to look up: what is embedded with the question keeps only the glossary's terms.
+    _, meant = query_terms("what backends does flannel support, and which is the default?", plain=False)
+    assert "后端" not in meant and "默认" not in meant
+    _, meant = query_terms("how do taints work", plain=False)
+    assert "污点" in meant
+    # A Chinese question gains no English words from them: they would mostly match code and YAML.
+    _, extra = query_terms("flannel 默认用哪个后端")
+    assert "backend" not in extra and "default" not in extra
