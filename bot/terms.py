@@ -34,7 +34,9 @@ def _jieba() -> Any:
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
-    for group in glossary_groups() + english_words():
+    # Not english_words(): their Chinese would cut Chinese text differently (字段, 后端), for no English gain
+    # measured, and Chinese questions would no longer be answered exactly as before.
+    for group in glossary_groups():
         for term in group:
             if CJK_RUN.search(term):
                 jieba.add_word(term)
@@ -189,6 +191,8 @@ def query_terms(question: str, known: Container[str] = (), plain: bool = True) -
     the corpus's terms (`known`), a name spelt as separate words is a term too (`joined`); without
     `plain`, the equivalents leave out an English plain word's Chinese (what is embedded with the question)."""
     names = tuple(joined(question, known)) if known else ()
+    # Plain words only for an English question: in a Chinese one a Latin word is a name ("csi driver").
+    plain = plain and not CJK_RUN.search(question)
     base, extra = _query_terms(question[:QUERY_CHARS], names, plain)
     return list(base), list(extra)
 
