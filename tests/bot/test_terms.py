@@ -60,6 +60,8 @@ def test_a_name_the_question_spells_as_separate_words_is_a_term() -> None:
 def test_an_english_questions_plain_words_find_the_chinese_the_notes_write_but_not_the_other_way() -> None:
     _, extra = query_terms("what levels does pod security admission have, and which is the default?")
     assert "级别" in extra and "默认" in extra
+    # "vs" asks for the difference, as 区别 does: "requests vs limits?" was answered from the LimitRange entry.
+    assert "区别" in query_terms("requests vs limits?")[1]
     # ... as words to look up: what is embedded with the question keeps only the glossary's terms.
     _, meant = query_terms("what levels does pod security admission have, and which is the default?", plain=False)
     assert "级别" not in meant and "默认" not in meant
