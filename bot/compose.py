@@ -86,13 +86,18 @@ def listed_inline(text: str, count: re.Match[str]) -> bool:
     tail = text[count.end():]
     if re.search(r"[：:]\s*\S", tail):
         return True
-    n = CJK_NUM.get(count.group(1)) or (int(count.group(1)) if count.group(1).isdigit() else 0)
+    n = count_value(count.group(1))
     seps, joined = tail.count("、"), re.search(r"\S\s*(?:和|与|以及|或)\s*\S", tail) is not None
     # "A、B 和 C", "A 和 B", "A、B、C": not one 、 alone ("两种后端、一种插件" counts, then goes on).
     return n >= 2 and seps + 1 + joined >= n and (joined or seps >= 2)
 
 
 CJK_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+
+
+def count_value(word: str) -> int:
+    """The number a count writes ("三", "3"); 0 for "几"."""
+    return int(word) if word.isdigit() else CJK_NUM.get(word, 0)
 VALUE = re.compile(r"^`[^`]+`\s*(?:是默认值|表示|指)")  # one value of a setting defined: "`Forbid` 表示跳过这一次调度"
 ENUM = re.compile(r"^(?:第[一二三四五六七八九十\d]|其[一二三四五]|[一二三四五]是|首先|其次|再次|然后|最后)")
 COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\.?\b|versus|differ|compare|comparison", re.I)
@@ -919,7 +924,7 @@ class Composer:
             return [nxt] if len(nxt.unit.text) <= CODE_CHARS else None
         inline = count is not None and listed_inline(text, count)
         if count and not inline and text.rstrip().endswith(("。", ".", "：", ":")) and nxt is not None:
-            n = self.count_of(count.group(1))
+            n = count_value(count.group(1))
             items = self.following(c, same, n)
             return items if len(items) == n else None
         if nxt is None and (carried := self.carried_over(c, same)) != []:
@@ -947,7 +952,7 @@ class Composer:
             tail = self.follows(units[0], units)
             return None if tail is None else [units[0], *tail]
         named = announced_count(following[1])
-        n = self.count_of(named.group(1)) if named else 0
+        n = count_value(named.group(1)) if named else 0
         items = self.following(units[0], units, n - 1)
         return [units[0], *items] if n and len(items) == n - 1 else None
 
@@ -985,9 +990,6 @@ class Composer:
         if POINTS_AHEAD.search(c.unit.text):
             return True
         return (self.asks_how or NAMES_COMMAND.search(c.unit.text) is not None) and is_command(code)
-
-    def count_of(self, word: str) -> int:
-        return int(word) if word.isdigit() else CJK_NUM.get(word, 0)
 
     def following(self, c: Candidate, same: list[Candidate], n: int) -> list[Candidate]:
         """The next `n` sentences or items after `c` in its paragraph(s), when that is where the
@@ -1078,14 +1080,14 @@ def items_section(snap: Snapshot, sec: Section, unit: Unit) -> tuple[str, str] |
     i = keys.index(here) + 1 if here in keys else len(keys)
     named = announced_count(keys[i][1]) if i < len(keys) else None
     # The same count of the same things: "一共三种" and "三种类别…", "几个级别" and "三个安全级别".
-    if named is None or _counted(named)[1] != _counted(count)[1] or count.group(1) not in ("几", named.group(1)):
+    if named is None or counted(named) != counted(count) or count.group(1) not in ("几", named.group(1)):
         return None
     return keys[i]
 
 
-def _counted(count: re.Match[str]) -> tuple[str, str]:
-    """A count's number and what it counts (种, 个, 步…)."""
-    return count.group(1), count.group(0)[len(count.group(1)):].strip()
+def counted(count: re.Match[str]) -> str:
+    """What a count counts: 种, 个, 步…"""
+    return count.group(0)[len(count.group(1)):].strip()
 
 
 def says_again(snap: Snapshot, key: tuple[str, str, str], chosen: Iterable[Candidate],

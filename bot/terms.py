@@ -65,7 +65,7 @@ def _groups(name: str) -> tuple[tuple[str, ...], ...]:
 
 
 @cache
-def _glossary_index(plain: bool = True) -> dict[str, tuple[str, ...]]:
+def _glossary_index(plain: bool = False) -> dict[str, tuple[str, ...]]:
     """Each term's equivalents; with `plain`, an English plain word's Chinese too (english_words)."""
     index: dict[str, set[str]] = {}
     for group in glossary_groups():
@@ -157,7 +157,7 @@ def in_glossary(term: str) -> bool:
     return normalize(term) in _glossary_index()
 
 
-def expand(terms: list[str], plain: bool = True) -> list[str]:
+def expand(terms: list[str], plain: bool = False) -> list[str]:
     """Glossary equivalents of `terms` (as phrases) and of the whole normalised question (with `plain`,
     an English plain word's Chinese too)."""
     index = _glossary_index(plain)
@@ -172,16 +172,17 @@ def expand(terms: list[str], plain: bool = True) -> list[str]:
 
 
 @cache
-def _glossary_patterns() -> tuple[tuple[str, re.Pattern[str] | None], ...]:
+def _glossary_patterns(plain: bool = False) -> tuple[tuple[str, re.Pattern[str] | None], ...]:
     """Each glossary term with its whole-word pattern (None: a CJK term, matched as a substring)."""
     return tuple((term, None if CJK_RUN.search(term) else re.compile(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])"))
-                 for term in _glossary_index())
+                 for term in _glossary_index(plain))
 
 
-def glossary_hits(question: str) -> list[str]:
-    """Glossary terms that occur in the question (multi-word and CJK phrases included)."""
+def glossary_hits(question: str, plain: bool = False) -> list[str]:
+    """Glossary terms that occur in the question (multi-word and CJK phrases included; with `plain`, an
+    English plain word too: only a question's lookup uses those, not refusal or follow-ups)."""
     q = normalize(question)
-    return [term for term, pattern in _glossary_patterns()
+    return [term for term, pattern in _glossary_patterns(plain)
             if (term in q if pattern is None else term in q and pattern.search(q))]
 
 
@@ -201,6 +202,6 @@ def query_terms(question: str, known: Container[str] = (), plain: bool = True) -
 def _query_terms(question: str, names: tuple[str, ...], plain: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
     # Cached: retrieval and the composer ask for the same question's terms (the glossary scan is slow).
     base = tokens(question) + list(names)
-    hits = glossary_hits(question)
+    hits = glossary_hits(question, plain)
     extra = [t for eq in expand(hits, plain) for t in tokens(eq)]
     return tuple(base), tuple(t for t in dict.fromkeys(extra) if t not in base)

@@ -1,4 +1,4 @@
-from bot.terms import expand, glossary_hits, joined, normalize, query_terms, tokens
+from bot.terms import expand, glossary_hits, in_glossary, joined, normalize, query_terms, tokens
 
 
 def test_identifiers_stay_whole_and_latin_is_lowercased() -> None:
@@ -73,3 +73,5 @@ def test_an_english_questions_plain_words_find_the_chinese_the_notes_write_but_n
     assert "backend" not in extra and "default" not in extra
     _, extra = query_terms("自己写一个 csi driver 要实现哪些接口")
     assert "驱动" not in extra
+    # Only a question's lookup uses them: refusal and follow-ups read the glossary alone ("default" is no term).
+    assert not in_glossary("default") and "default" not in glossary_hits("what is the default?")
