@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any
@@ -98,6 +98,8 @@ CJK_NUM = {"两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
 def count_value(word: str) -> int:
     """The number a count writes ("三", "3"); 0 for "几"."""
     return int(word) if word.isdigit() else CJK_NUM.get(word, 0)
+
+
 VALUE = re.compile(r"^`[^`]+`\s*(?:是默认值|表示|指)")  # one value of a setting defined: "`Forbid` 表示跳过这一次调度"
 ENUM = re.compile(r"^(?:第[一二三四五六七八九十\d]|其[一二三四五]|[一二三四五]是|首先|其次|再次|然后|最后)")
 COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\.?\b|versus|differ|compare|comparison", re.I)
@@ -178,6 +180,9 @@ class Section:
     text: str
     chunks: tuple[Chunk, ...]
     units: tuple[Unit, ...]
+    # When the section closes on a count whose items open the next section (items_section): the closing
+    # unit's order and that section's key. Found once, when the section is read.
+    items: tuple[int, tuple[str, str]] | None = None
 
 
 @dataclass
@@ -246,6 +251,9 @@ def section(snap: Snapshot, key: tuple[str, str]) -> Section:
             continue
         text += "\n" * max(0, c.start - end) + c.text[max(0, end - c.start):]
     found = Section(key[0], key[1], offset, text, chunks, tuple(units_of(text)))
+    closing = next((i for i in reversed(range(len(found.units))) if found.units[i].kind != "code"), None)
+    if closing is not None and (items := items_section(snap, found, found.units[closing])) is not None:
+        found = replace(found, items=(closing, items))
     snap.sections_cache[key] = found
     return found
 
@@ -834,9 +842,7 @@ class Composer:
                 have.add((source, lead))
         last = max((rank for _, rank in found), default=0) + 1
         for sec, _ in list(found):
-            closing = next((u for u in reversed(sec.units) if u.kind != "code"), None)
-            items = items_section(self.snap, sec, closing) if closing is not None else None
-            for key in [*self.series(sec), *([items] if items else [])]:
+            for key in [*self.series(sec), *([sec.items[1]] if sec.items else [])]:
                 if key not in have:
                     found.append((section(self.snap, key), last))
                     have.add(key)
@@ -939,11 +945,10 @@ class Composer:
         """The items of a count that closes its section when they open the next one (`items_section`):
         that section's opening sentence with the items it needs itself, or its first n units; [] when `c`
         announces nothing there, None when the items cannot be had."""
-        if c.unit.kind != "sentence" or self.after(c, same) is not None:
+        if c.unit.kind != "sentence" or self.after(c, same) is not None or c.section.items is None \
+                or c.section.items[0] != c.order:
             return []
-        following = items_section(self.snap, c.section, c.unit)
-        if following is None:
-            return []
+        following = c.section.items[1]
         units = sorted((x for x in self.cands if (x.section.source, x.section.name) == following),
                        key=lambda x: x.order)
         if not units or units[0].unit.kind == "code" or units[0].framing:
@@ -1055,9 +1060,9 @@ class Composer:
             best[key] = max(best.get(key, 0.0), c.score)
         # The items of a count closing a section (items_section) are read right after it, as its own.
         for c in plan.picked.values():
-            items = items_section(self.snap, c.section, c.unit) if c.unit.kind == "sentence" else None
-            if items in best:
-                best[items] = best[(c.section.source, c.section.name)]
+            if c.unit.kind == "sentence" and c.section.items and c.section.items[0] == c.order \
+                    and c.section.items[1] in best:
+                best[c.section.items[1]] = best[(c.section.source, c.section.name)]
         out = []
         for c in sorted(plan.picked.values(), key=lambda c: (files[c.section.source],
                                                              -best[(c.section.source, c.section.name)],
