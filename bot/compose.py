@@ -53,6 +53,12 @@ FRAMING = re.compile(
 OWN_LECTURE = re.compile(r"^第\s*0*(\d+)\s*讲")
 LECTURE_FILE = re.compile(r"column/0*(\d+)-")
 ASKS = re.compile(r"[？?]\s*$")
+# A 思考题 prompt written as a statement ("思考题问：为什么…了。"): it sets up the answers after it, like a question.
+PROMPT = re.compile(r"^(?:这一讲的|第[一二三四五六]个)?(?:思考题|问题)(?:问的是|问|是)?[：:]|^思考题请")
+# The share (by idf) of a 思考题 prompt's terms a Chinese question must have for the answers after it to count: one
+# that shares only 调度 and Pod with it asks something else (each development prompt whose answer held a vital
+# fact shared 0.2 or more). An English question shares few words with any Chinese prompt: one term will do.
+PROMPT_ASKED = 0.2
 # A sentence that leans on what came before it.
 ORDINAL_WORDS = r"第[二三四五六七八九十](?:[，,、：:]|步|点|条)|其次"  # the second point of a list
 LEANS = re.compile(
@@ -340,6 +346,7 @@ class Composer:
         self.weights.update({t: 0.5 * snap.idf[t] for t in extra if t not in self.weights and t in snap.idf})
         self.total = sum(self.weights.values()) or 1.0
         self.about_lecture = bool(ABOUT_LECTURE.search(question))
+        self.chinese = is_chinese(question)
         self.compares = bool(COMPARISON.search(question))
         self.sides = [t for t in base if snap.idf.get(t, 0.0) >= SIDE_IDF and not COMPARISON.search(t)]
         self.asks_now = bool(NOW.search(question))
@@ -800,8 +807,9 @@ class Composer:
                     continue
                 # A question in the text (a 思考题's prompt, "为什么选择它？") sets up an answer; it is not one.
                 asks = ASKS.search(unit.text) is not None
-                if thought and asks:
-                    prompt_asked = self.match(unit.text) > 0
+                if thought and (asks or PROMPT.match(unit.text)):
+                    prompt_asked = self.match(unit.text) > 0 and (self.asked(unit.text) >= PROMPT_ASKED
+                                                                    or not self.chinese)
                 # A 思考题 section answers several prompts: an answer to a prompt the reader did not ask about
                 # ("常见原因包括：…" under "有哪些原因让有状态应用难以迁移") answers another question.
                 c.framing = not self.about_lecture and (asks or is_framing(sec, unit.text) or not prompt_asked)

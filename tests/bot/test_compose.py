@@ -252,6 +252,24 @@ Endpoints 为空，通常是 selector 与 Pod 标签不匹配。
 常见原因包括：数据写在某台机器的本地磁盘上、实例之间有主从拓扑。
 """
 
+PRESSURE = """---
+lecture: 40
+title: 资源模型与驱逐
+---
+
+# 资源模型与驱逐
+
+## 驱逐
+
+kubelet 在节点内存不足时按 QoS 类别驱逐 Pod，BestEffort 最先。
+
+## 思考题
+
+思考题问：为什么节点出现 MemoryPressure 之后，调度器就不再往这个节点上调度新 Pod 了。
+原因是控制平面会给这个节点打上 memory-pressure 污点。
+调度器看到污点，就不会把新的 BestEffort Pod 放上去。
+"""
+
 
 @pytest.fixture(scope="module")
 def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
@@ -264,6 +282,7 @@ def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
     (corpus / "column" / "28-storage.md").write_text(STORAGE, encoding="utf-8")
     (corpus / "column" / "17-rollout.md").write_text(ROLLOUT, encoding="utf-8")
     (corpus / "column" / "38-debug.md").write_text(DEBUGGING, encoding="utf-8")
+    (corpus / "column" / "40-pressure.md").write_text(PRESSURE, encoding="utf-8")
     (corpus / "faq" / "001-pod-phase.md").write_text(FAQ, encoding="utf-8")
     (corpus / "faq" / "002-evicted.md").write_text(EVICTED, encoding="utf-8")
     (corpus / "faq" / "003-affinity.md").write_text(AFFINITY, encoding="utf-8")
@@ -593,6 +612,21 @@ def test_a_thought_questions_answer_to_another_prompt_is_not_an_answer(trap: Bot
              if c.section.name == "思考题" and c.section.source == "column/38-debug.md"}
     assert not cands["思路提示：先看 CoreDNS 的 Pod 是否在运行，再看它的日志。"].framing
     assert cands["常见原因包括：数据写在某台机器的本地磁盘上、实例之间有主从拓扑。"].framing
+
+
+def test_a_thought_questions_prompt_written_as_a_statement_sets_up_its_answers(trap: Bot) -> None:
+    # "思考题问：为什么…了。" is a prompt though it ends in "。"; its answers answer it, not a question that only
+    # shares 调度 and Pod with it ("为啥不直接调度容器"), and answer a question that asks it.
+    def thought(question: str) -> dict[str, Candidate]:
+        composer = Composer(trap.retriever.snapshot(), question, None, 600, 6)
+        return {c.unit.text: c for c in composer.candidates(trap.search(question, k=8))
+                if c.section.name == "思考题" and c.section.source == "column/40-pressure.md"}
+
+    answer = "调度器看到污点，就不会把新的 BestEffort Pod 放上去。"
+    assert thought("节点 MemoryPressure 了，调度器为什么不再往上调度新 Pod？")[answer].framing is False
+    assert thought("为啥调度器不直接调度容器，非要调度整个 Pod？")[answer].framing is True
+    # An English question shares few of a Chinese prompt's words even when it asks it: any shared term will do.
+    assert thought("which taint keeps BestEffort pods off a node?")[answer].framing is False
 
 
 def test_a_sentence_that_names_the_command_comes_with_the_short_command_after_it(trap: Bot) -> None:
