@@ -12,6 +12,9 @@ def test_chinese_is_segmented_and_stopwords_dropped() -> None:
     toks = tokens("为什么容器里只能跑一个进程")
     assert "容器" in toks and "进程" in toks
     assert "为什么" not in toks and "的" not in toks
+    # A chat question's function words are rare in the notes' prose, so they would weigh as much as its subject.
+    toks = tokens("cf push 到底干了啥，跟 docker 的打包方式有啥不一样，我想知道")
+    assert "打包" in toks and not {"干", "跟", "想"} & set(toks)
 
 
 def test_normalisation_full_width_and_k8s() -> None:
