@@ -430,9 +430,13 @@ def test_a_comparison_whose_sides_are_both_quoted_takes_nothing_from_another_com
     assert "探针" not in ans.answer, ans.answer  # another file's 区别 is not the other side of this one
 
 
-def test_a_sentence_opening_with_zai_is_the_next_step_of_the_one_before() -> None:
+def test_a_sentence_opening_on_a_next_step_leans_on_the_one_before() -> None:
     assert LEANS.match("再读取 Deployment 对象里 replicas 字段的值，这就是期望状态。")
     assert not LEANS.match("再次强调：requests 只影响调度。")  # 再次 opens a point of its own
+    # So does one opening with 然后 / 接着 / 随后: "然后 init-mysql 判断编号…" is the step after another.
+    for text in ("然后 init-mysql 判断编号，编号为 0 的 Pod 拷贝 master.cnf。", "接着控制器创建新的 ReplicaSet。",
+                 "随后 kubelet 拉起容器。"):
+        assert LEANS.match(text), text
 
 
 def test_the_second_point_of_a_list_comes_with_the_first() -> None:
