@@ -65,6 +65,9 @@ def test_an_english_questions_plain_words_find_the_chinese_the_notes_write_but_n
     assert "级别" in extra and "默认" in extra
     # "vs" asks for the difference, as 区别 does: "requests vs limits?" was answered from the LimitRange entry.
     assert "区别" in query_terms("requests vs limits?")[1]
+    # Units and frequency: the notes write "偶尔卡 5 秒" where a reader writes "sometimes hang for 5 seconds".
+    _, extra = query_terms("dns lookups sometimes hang for exactly 5 seconds")
+    assert {"偶尔", "卡住", "秒"} <= set(extra)
     # ... as words to look up: what is embedded with the question keeps only the glossary's terms.
     _, meant = query_terms("what levels does pod security admission have, and which is the default?", plain=False)
     assert "级别" not in meant and "默认" not in meant
