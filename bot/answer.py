@@ -39,7 +39,7 @@ from bot.compose import (
 )
 from bot.refusal import RefusalOptions, refusal_text, refuse, signals
 from bot.retrieve import Hit, Retriever, Snapshot
-from bot.terms import CJK_RUN, tokens
+from bot.terms import is_chinese, tokens
 from corpus.chunk import Chunk
 from corpus.sentences import units_of
 
@@ -88,10 +88,6 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def is_chinese(text: str) -> bool:
-    return bool(CJK_RUN.search(text))
 
 
 @dataclass(frozen=True)

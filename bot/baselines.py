@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from bot.answer import Evidence, is_chinese
+from bot.answer import Evidence
 from bot.retrieve import Hit
-from bot.terms import query_terms, tokens
+from bot.terms import is_chinese, query_terms, tokens
 from corpus.chunk import split_blocks, split_sentences
 
 LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from bot.retrieve import Hit, Snapshot
-from bot.terms import CJK_RUN, query_terms, tokens
+from bot.terms import is_chinese, query_terms, tokens
 from corpus.chunk import Chunk
 from corpus.sentences import Unit, units_of
 
@@ -1143,7 +1143,3 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
     """Containment of the smaller in the larger: a restatement is often a shorter version."""
     small = min(len(a), len(b))
     return len(a & b) / small if small else 0.0
-
-
-def is_chinese(text: str) -> bool:
-    return bool(CJK_RUN.search(text))

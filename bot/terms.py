@@ -28,6 +28,11 @@ K8S = re.compile(r"(?<![a-z0-9])k8s(?![a-z0-9])")
 QUERY_CHARS = 300  # a question's characters its terms are taken from (the longest development question has 180)
 
 
+def is_chinese(text: str) -> bool:
+    """The text has Chinese in it (a question with none is answered as an English one)."""
+    return bool(CJK_RUN.search(text))
+
+
 @cache
 def _jieba() -> Any:
     import jieba

@@ -27,10 +27,10 @@ from fastapi.responses import HTMLResponse
 
 from api.http.access import AccessDenied, Forbidden, Gate, client_address
 from api.settings import Settings
-from bot.answer import is_chinese
 from bot.bot import Bot
 from bot.errors import KqaError
 from bot.history import Asked, Day, Report
+from bot.terms import is_chinese
 
 REPORT_PATH = "/report"
 ROWS = 20  # per section

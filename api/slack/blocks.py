@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.answer import Answer, Citation, is_chinese, lecture_tag
+from bot.answer import Answer, Citation, lecture_tag
 from bot.bot import Reply
+from bot.terms import is_chinese
 
 SECTION_CHARS = 3000  # a section's text, a context element's text
 MESSAGE_BLOCKS = 50  # blocks in one message

@@ -52,10 +52,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api.slack import blocks
 from api.slack.settings import SlackOptions
-from bot.answer import Answer, is_chinese
+from bot.answer import Answer
 from bot.bot import AnswerCache, Bot, Reply
 from bot.database import DatabaseUnavailable
 from bot.errors import KqaError
+from bot.terms import is_chinese
 
 log = logging.getLogger("kqa.slack")
 EVENTS_PATH = "/slack/events"
