@@ -1082,11 +1082,11 @@ class Composer:
 
 
 def items_section(snap: Snapshot, sec: Section, unit: Unit) -> tuple[str, str] | None:
-    """The next section of `sec`'s file when `unit` closes `sec` on a count ("QoS 一共三种，…。") and that
-    section's heading names a count too ("## 三种类别的判定规则"): the items are there."""
+    """The next section of `sec`'s file when `unit`, the unit closing `sec` (`section` finds it), is a
+    count ("QoS 一共三种，…。") and that section's heading names a count too ("## 三种类别的判定规则"): the
+    items are there."""
     count = announced_count(unit.text)
-    if count is None or listed_inline(unit.text, count) or not sec.units or unit is not next(
-            (u for u in reversed(sec.units) if u.kind != "code"), None):
+    if count is None or listed_inline(unit.text, count):
         return None
     keys = snap.file_sections.get(sec.source, [])
     here = (sec.source, sec.name)

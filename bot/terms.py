@@ -198,7 +198,7 @@ def query_terms(question: str, known: Container[str] = (), plain: bool = True) -
     `plain`, the equivalents leave out an English plain word's Chinese (what is embedded with the question)."""
     names = tuple(joined(question, known)) if known else ()
     # Plain words only for an English question: in a Chinese one a Latin word is a name ("csi driver").
-    plain = plain and not CJK_RUN.search(question)
+    plain = plain and not is_chinese(question)
     base, extra = _query_terms(question[:QUERY_CHARS], names, plain)
     return list(base), list(extra)
 
