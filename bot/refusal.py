@@ -28,7 +28,18 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from bot.retrieve import Hit, Retrieval, Snapshot
-from bot.terms import CJK_RUN, DATA, _jieba, expand, glossary_hits, in_glossary, normalize, stopwords, tokens
+from bot.terms import (
+    CJK_RUN,
+    DATA,
+    _jieba,
+    english_words,
+    expand,
+    glossary_hits,
+    in_glossary,
+    normalize,
+    stopwords,
+    tokens,
+)
 
 WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
 TITLED = re.compile(r"(?<![A-Za-z0-9_.-])[A-Z][a-z]{3,30}(?![A-Za-z0-9_-])")
@@ -43,6 +54,10 @@ DOTTED = re.compile(r"\b(?:spec|metadata|status|data)\.[\w.]{1,80}")
 HYPHENATED = re.compile(r"\b[a-z][a-z0-9]{0,30}(?:-[a-z0-9]{1,30}){1,5}\b")
 COMPONENT = re.compile(r"^(?:kube|k8s|etcd|cri|csi|cni|core|node|cluster|container|docker|runc|pod|ingress|"
                        r"cloud|metrics|istio|calico|flannel|cilium|helm)-|\d")
+# ... but not an English compound of prose ("docker-built images", "cluster-wide", "node-level"): its last
+# part is a participle or an adjective-forming word, which no component name ends in.
+PROSE_COMPOUND = re.compile(r"-(?:[a-z]+ed|built|based|level|wide|native|specific|aware|scoped|side|only|friendly|"
+                            r"compatible|ready|style|like|free|facing)$")
 # A placeholder in a name (app.kubernetes.io/xxx, <name>): the question means a family of names.
 PLACEHOLDER = re.compile(r"(?:^|[/.\-_])(?:x{2,}|y{2,}|foo|bar|\*|<[^>]*>|\.\.\.)(?:$|[/.\-_])")
 MAX_VALUES = 6  # `field: Value` pairs checked per question
@@ -64,6 +79,12 @@ class RefusalOptions(BaseModel):
     min_dense_en: float = Field(0.865, description="The same floor for a question with no Chinese in it (an "
                                 "English question scores lower cosines against the Chinese corpus; lowering this "
                                 "answers more English questions and refuses fewer unanswerable ones).")
+    min_dense_en_known: float = Field(0.81, description="The English floor for a question most of whose words the "
+                                      "column uses (`known_share`): a question in the column's terms, written in "
+                                      "another language than its notes, scores a lower cosine without being off-topic.")
+    known_share: float = Field(0.5, description="The share of an English question's words (not stop words) that the "
+                               "column uses, as Latin terms or through the English word lists, from which the lower "
+                               "English floor applies.")
     min_margin: float = Field(0.01, description="Refuse when the best passage stands less than this above "
                                                 "the corpus background (cosine).")
     unseen_min_dense: float = Field(0.90, description="Refuse a question with a term the corpus never uses (a "
@@ -83,11 +104,12 @@ class Signals:
     unseen: tuple[str, ...] = ()  # other terms it never uses: refused unless the evidence is strong
     absent: tuple[str, ...] = ()  # names it uses, but not in the passages found: they are about a neighbour
     english: bool = False  # no Chinese in the question: its cosines run lower (docs/refusal.md)
+    known: float = 0.0  # English: the share of its words the column uses (`known_words`)
 
     def as_dict(self) -> dict[str, float]:
         return {"dense": round(self.dense, 4), "margin": round(self.margin, 4),
                 "unknown_terms": float(len(self.unknown)), "unseen_terms": float(len(self.unseen)),
-                "absent_terms": float(len(self.absent))}
+                "absent_terms": float(len(self.absent)), "known_words": round(self.known, 4)}
 
     def not_covered(self, options: RefusalOptions) -> tuple[str, ...]:
         """What the question asks about that the column does not cover, as the reader wrote it:
@@ -130,6 +152,7 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
         unseen=tuple(dict.fromkeys(unseen)),
         absent=absent,
         english=not CJK_RUN.search(question),
+        known=known_words(snap, scan) if not CJK_RUN.search(question) else 0.0,
     )
 
 
@@ -288,7 +311,9 @@ def _pos(text: str) -> list[tuple[str, str]]:
 
 def refuse(sig: Signals, options: RefusalOptions) -> bool:
     """The calibrated rule (docs/refusal.md): any one weak signal is enough."""
-    floor = options.min_dense_en if sig.english else options.min_dense
+    floor = options.min_dense
+    if sig.english:
+        floor = options.min_dense_en_known if sig.known >= options.known_share else options.min_dense_en
     return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < floor
             or (bool(sig.unseen) and sig.dense < options.unseen_min_dense)
             or (bool(sig.absent) and sig.dense < options.absent_min_dense))
@@ -321,12 +346,30 @@ def unseen_terms(snap: Snapshot, question: str) -> tuple[str, ...]:
         if WORD.fullmatch(t) and t not in snap.vocab and t not in mapped and not snap.spelling.correct(t)))
 
 
+ENGLISH_WORD = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]")
+
+
+def known_words(snap: Snapshot, question: str) -> float:
+    """The share of an English question's words (three letters or more, not stop words) that the column
+    uses: written in its notes (pod, flannel, imagepullpolicy, a plural of one), or looked up as the Chinese
+    they write (glossary, English word lists). "stick drift on a PS5 controller" scores low, "why does
+    deleting my pod take 30 seconds" high, though both are far from the notes in meaning."""
+    words = [w for w in ENGLISH_WORD.findall(question.lower()) if len(w) >= 3 and w not in stopwords()]
+    if not words:
+        return 0.0
+    looked_up = {w for group in english_words() for w in group}
+    known = [w for w in words if w in snap.idf or w.removesuffix("s") in snap.idf or w in looked_up
+             or len(expand([w])) > 1]
+    return len(known) / len(words)
+
+
 def unknown_identifiers(snap: Snapshot, question: str) -> tuple[str, ...]:
     """Names the question asks about (CamelCase, fields, flags, annotations, component names,
     kubectl subcommands) that the corpus never uses, even allowing a typo."""
     chinese = bool(CJK_RUN.search(question))
     found = [m.group(0) for pattern in (CAMEL, DOTTED, FLAG, ANNOTATION) for m in pattern.finditer(question)]
-    found += [m.group(0) for m in HYPHENATED.finditer(question) if chinese or COMPONENT.search(m.group(0))]
+    found += [m.group(0) for m in HYPHENATED.finditer(question)
+              if chinese or (COMPONENT.search(m.group(0)) and not PROSE_COMPOUND.search(m.group(0)))]
     found = list(dict.fromkeys(found))[:MAX_NAMES]
     unknown = [ident for ident in found if not _known(snap, ident)]
     for m in KUBECTL.finditer(question):

@@ -56,8 +56,8 @@ class AskResponse(BaseModel):
     citations: list[CitationOut]
     took_ms: float
     confidence: dict[str, float] = Field(
-        description="The refusal signals (dense, margin, unknown_terms, unseen_terms, absent_terms) and the fused "
-        "score (docs/refusal.md).")
+        description="The refusal signals (dense, margin, unknown_terms, unseen_terms, absent_terms, known_words) and "
+        "the fused score (docs/refusal.md).")
     not_covered: list[str] = Field(description="With a refusal: what the question asks about that the column does not "
                                    "cover, as the reader wrote it (names and terms it never uses); [] otherwise.")
     mode: Literal["generated", "extractive"] = Field(

@@ -1,7 +1,18 @@
 """The refusal signals and rule on the fixture corpus (real model, real Chroma)."""
 
+from dataclasses import replace
+
 from bot.bot import Bot
-from bot.refusal import RefusalOptions, Signals, mentions, refuse, signals, unseen_terms
+from bot.refusal import (
+    RefusalOptions,
+    Signals,
+    known_words,
+    mentions,
+    refuse,
+    signals,
+    unknown_identifiers,
+    unseen_terms,
+)
 
 
 def test_unseen_terms_are_latin_words_of_a_chinese_question_the_corpus_never_uses(bot: Bot) -> None:
@@ -30,6 +41,25 @@ def test_an_english_question_has_a_cosine_floor_of_its_own() -> None:
     assert refuse(Signals(dense=options.min_dense_en - 0.001, margin=0.05, unknown=(), english=True), options)
     # the English floor is the only one that moves for it: a made-up name still refuses at any cosine
     assert refuse(Signals(dense=0.95, margin=0.05, unknown=("podReplicaBalancer",), english=True), options)
+
+
+def test_an_english_question_in_the_column_s_words_has_a_lower_floor() -> None:
+    options = RefusalOptions()
+    between = (options.min_dense_en_known + options.min_dense_en) / 2
+    own_words = Signals(dense=between, margin=0.05, unknown=(), english=True, known=options.known_share)
+    assert not refuse(own_words, options)
+    assert refuse(replace(own_words, known=options.known_share - 0.01), options)  # mostly words it never uses
+    assert refuse(replace(own_words, dense=options.min_dense_en_known - 0.001), options)
+    assert refuse(replace(own_words, english=False), options)  # the share is an English question's only
+
+
+def test_the_share_of_an_english_question_s_words_the_column_uses(bot: Bot) -> None:
+    snap = bot.retriever.snapshot()
+    # its Latin terms, a plural of one, words looked up as their Chinese (deleting → 删除, seconds → 秒)
+    assert known_words(snap, "why does deleting my pod always take 30 seconds?") >= RefusalOptions().known_share
+    assert known_words(snap, "the cgroups and namespaces of my pods") == 1.0
+    assert known_words(snap, "how do I replace the brake pads on my car?") < RefusalOptions().known_share
+    assert known_words(snap, "the and of") == 0.0  # stop words alone: nothing to go on
 
 
 def test_the_question_s_language_reaches_the_rule(bot: Bot) -> None:
@@ -79,6 +109,15 @@ def test_real_names_the_corpus_uses_are_answered(bot: Bot) -> None:
         assert not ans.refused and not ans.not_covered, (question, ans.confidence)
     assert not bot.answer("Headless Service 的 clusterIP: None 是什么意思").refused  # a value it does take
     assert not bot.answer("Headless Service 的 clusterIP 为什么是 None").refused  # an acronym hump it uses
+
+
+def test_an_english_compound_of_prose_is_no_component_name(bot: Bot) -> None:
+    snap = bot.retriever.snapshot()
+    for question in ("will my docker-built images still work after the switch?",
+                     "is a cluster-wide default the same as a node-level one?"):
+        assert unknown_identifiers(snap, question) == (), question
+    # a component-style name the corpus never uses still is one, in English too
+    assert unknown_identifiers(snap, "what does the docker-meshd daemon do?") == ("docker-meshd",)
 
 
 def test_an_english_question_about_a_product_the_corpus_never_names(bot: Bot) -> None:
