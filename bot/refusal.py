@@ -142,6 +142,7 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
     unknown = unknown_identifiers(snap, scan) + unknown_values(snap, scan) + titled + compounds
     unseen = latin + tuple(t for t, compound in chinese if not compound) + unseen_names(snap, scan)
     absent = absent_names(snap, scan, hits[:SUPPORT_PASSAGES])
+    english = not CJK_RUN.search(question)
     # A name the column mentions only in passing, and not in the passages found, is not what it covers.
     unseen += tuple(n for n in absent if 0 < mentions(snap, n) <= RARE_MENTIONS)
     return Signals(
@@ -151,8 +152,8 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
         unknown=tuple(dict.fromkeys(unknown)),
         unseen=tuple(dict.fromkeys(unseen)),
         absent=absent,
-        english=not CJK_RUN.search(question),
-        known=known_words(snap, scan) if not CJK_RUN.search(question) else 0.0,
+        english=english,
+        known=known_words(snap, scan) if english else 0.0,
     )
 
 
@@ -357,10 +358,15 @@ def known_words(snap: Snapshot, question: str) -> float:
     words = [w for w in ENGLISH_WORD.findall(question.lower()) if len(w) >= 3 and w not in stopwords()]
     if not words:
         return 0.0
-    looked_up = {w for group in english_words() for w in group}
-    known = [w for w in words if w in snap.idf or w.removesuffix("s") in snap.idf or w in looked_up
+    known = [w for w in words if w in snap.idf or w.removesuffix("s") in snap.idf or w in _looked_up()
              or len(expand([w])) > 1]
     return len(known) / len(words)
+
+
+@cache
+def _looked_up() -> frozenset[str]:
+    """The English words the word lists look up as Chinese (bot/data/english-words.yaml)."""
+    return frozenset(w for group in english_words() for w in group)
 
 
 def unknown_identifiers(snap: Snapshot, question: str) -> tuple[str, ...]:
