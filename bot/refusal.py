@@ -32,10 +32,10 @@ from bot.terms import (
     CJK_RUN,
     DATA,
     _jieba,
-    english_words,
     expand,
     glossary_hits,
     in_glossary,
+    is_chinese,
     normalize,
     stopwords,
     tokens,
@@ -142,7 +142,7 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
     unknown = unknown_identifiers(snap, scan) + unknown_values(snap, scan) + titled + compounds
     unseen = latin + tuple(t for t, compound in chinese if not compound) + unseen_names(snap, scan)
     absent = absent_names(snap, scan, hits[:SUPPORT_PASSAGES])
-    english = not CJK_RUN.search(question)
+    english = not is_chinese(question)
     # A name the column mentions only in passing, and not in the passages found, is not what it covers.
     unseen += tuple(n for n in absent if 0 < mentions(snap, n) <= RARE_MENTIONS)
     return Signals(
@@ -180,7 +180,7 @@ DIRECTIONS = frozenset("起来 出来 下来 下去 上去 上来 过来 过去 
 
 
 def _unseen_chinese(snap: Snapshot, question: str) -> list[tuple[str, bool]]:
-    if not CJK_RUN.search(question):
+    if not is_chinese(question):
         return []
     words = _pos(question)
     out: dict[str, bool] = {}  # candidate terms, in order: each is looked up once
@@ -214,7 +214,7 @@ COMMON = frozenset("""i what how why when where which who does do can could woul
 def unseen_names(snap: Snapshot, question: str) -> tuple[str, ...]:
     """Names in an English question (capitalised words, acronyms) the corpus never uses, is not one
     typo away from, and the glossary does not map: the question is about a product it does not cover."""
-    if CJK_RUN.search(question):
+    if is_chinese(question):
         return ()
     out = []
     for m in PROPER.finditer(question):
@@ -276,7 +276,7 @@ def absent_names(snap: Snapshot, question: str, hits: list[Hit]) -> tuple[str, .
     if not hits:
         return ()
     seen = "\n".join(normalize(snap.section_text(h.chunk.source, h.chunk.section)) for h in hits)
-    chinese = bool(CJK_RUN.search(question))
+    chinese = is_chinese(question)
     names = [m.group(0) for pattern in (CAMEL, DOTTED, FLAG, ANNOTATION) for m in pattern.finditer(question)]
     if chinese:
         names += [as_written(question, t) for t in tokens(question, humps=False)
@@ -323,7 +323,7 @@ def refuse(sig: Signals, options: RefusalOptions) -> bool:
 def refusal_text(question: str, not_covered: tuple[str, ...] = (), closest: str = "") -> str:
     """What a refusal says, in the question's language: what the column does not cover, when the
     rule knows, and where the closest it has is."""
-    chinese = bool(CJK_RUN.search(question))
+    chinese = is_chinese(question)
     if not_covered:
         terms = ("、" if chinese else ", ").join(not_covered[:4])
         if chinese:
@@ -339,7 +339,7 @@ def refusal_text(question: str, not_covered: tuple[str, ...] = (), closest: str 
 def unseen_terms(snap: Snapshot, question: str) -> tuple[str, ...]:
     """Latin words of a Chinese question (there they are terms) that the corpus never uses, is not one
     typo away from, and the glossary does not map."""
-    if not CJK_RUN.search(question):
+    if not is_chinese(question):
         return ()  # most words of an English question are absent from a Chinese corpus anyway
     mapped = {t for term in glossary_hits(question) for t in tokens(term)}
     return tuple(dict.fromkeys(
@@ -358,21 +358,14 @@ def known_words(snap: Snapshot, question: str) -> float:
     words = [w for w in ENGLISH_WORD.findall(question.lower()) if len(w) >= 3 and w not in stopwords()]
     if not words:
         return 0.0
-    known = [w for w in words if w in snap.idf or w.removesuffix("s") in snap.idf or w in _looked_up()
-             or len(expand([w])) > 1]
+    known = [w for w in words if w in snap.idf or w.removesuffix("s") in snap.idf or in_glossary(w, plain=True)]
     return len(known) / len(words)
-
-
-@cache
-def _looked_up() -> frozenset[str]:
-    """The English words the word lists look up as Chinese (bot/data/english-words.yaml)."""
-    return frozenset(w for group in english_words() for w in group)
 
 
 def unknown_identifiers(snap: Snapshot, question: str) -> tuple[str, ...]:
     """Names the question asks about (CamelCase, fields, flags, annotations, component names,
     kubectl subcommands) that the corpus never uses, even allowing a typo."""
-    chinese = bool(CJK_RUN.search(question))
+    chinese = is_chinese(question)
     found = [m.group(0) for pattern in (CAMEL, DOTTED, FLAG, ANNOTATION) for m in pattern.finditer(question)]
     found += [m.group(0) for m in HYPHENATED.finditer(question)
               if chinese or (COMPONENT.search(m.group(0)) and not PROSE_COMPOUND.search(m.group(0)))]

@@ -157,9 +157,10 @@ def joined(question: str, known: Container[str]) -> list[str]:
     return found
 
 
-def in_glossary(term: str) -> bool:
-    """Whether `term` itself (normalised) is a glossary term."""
-    return normalize(term) in _glossary_index()
+def in_glossary(term: str, plain: bool = False) -> bool:
+    """Whether `term` itself (normalised) is a glossary term (with `plain`, or an English plain word the
+    English word lists look up as Chinese)."""
+    return normalize(term) in _glossary_index(plain)
 
 
 def expand(terms: list[str], plain: bool = False) -> list[str]:
