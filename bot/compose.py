@@ -39,7 +39,8 @@ from corpus.sentences import Unit, units_of
 # A sentence that only frames the lecture, or speaks to the reader about the text itself.
 FRAMING = re.compile(
     r"^(?:这一讲|这一节|这节|本讲|本节|本文|这篇|今天|读完|学完|看完|上一讲|下一讲|前一讲|前两讲|前几讲|前面几讲|"
-    r"接下来|下面我们|我们先|我们来|在这一讲|在本讲|这一讲里|思考题|课后|留给你|最后留|欢迎|本讲的|这一讲的|专栏的这一讲)"
+    r"接下来|下面我们|我们先|我们来|我们会看到|我们将看到|在这一讲|在本讲|这一讲里|思考题|课后|留给你|最后留|欢迎|"
+    r"本讲的|这一讲的|专栏的这一讲)"
     r"|这一讲(?:处理|讲|会|要|介绍|解决|回答|的主题|把|用|来)|思考题(?:问|是|：)"
     r"|^(?:In this lecture|This lecture|The lecture)"
     # ... or says what the text goes on to present ("然后介绍另一个重要控制器…", "最后说明…").
@@ -138,6 +139,11 @@ EXTENDED_CHARS = 600  # a list or code block that is the answer may take the bud
 WHOLE_SECTION = 1.3  # a section this much over the budget is still shown whole rather than cut
 WHOLE_UNITS = 8  # ... and when it says at most this many units (sentences, list items; not its code blocks)
 WHOLE_FLOOR = 0.15  # units of a section shown whole that score below this share of its best are left out
+# ... except in the answer's lead section when it is this short: a few sentences that say one thing together
+# ("Namespace 以文件的形式出现在 /proc/<pid>/ns/ 下" after "docker exec 用 setns()"), where a low score is
+# a sentence without the question's words, not one off the question (swept: 180: +0 vital facts, 215-280: +2,
+# 300: +1, a longer section's weak sentence crowding out another file's; 450: +0).
+SHORT_SECTION = 250
 SECOND_SECTION = 0.5  # a second section is quoted only when it is at least this likely to answer
 OTHER_FILE = 0.2  # a unit of another file than the answer's first is quoted only when at least this likely to answer
 OFF_MEANING = 0.15  # ... or units with none of the question's terms this far below the best unit's cosine
@@ -355,6 +361,9 @@ class Composer:
         self.parts = [p for p in PARTS.split(question) if p.strip()]  # a question asked in parts
         self.first = ""  # the source of the answer's first file, once chosen
         self.cands: list[Candidate] = []  # every unit considered, once compose has scored them
+        # The other FAQ entries' sections (see sections) and their units, scored: only rest_of_entry reads them.
+        self.reserve: set[tuple[str, str]] = set()
+        self.held: list[Candidate] = []
 
     def compose(self, hits: list[Hit]) -> list[tuple[Candidate, Chunk]]:
         """The units of the answer in reading order, each with the chunk it is quoted from: from
@@ -400,7 +409,7 @@ class Composer:
                 break
         self.answer_every_part(cands, plan)
         self.show_how(cands, plan)
-        self.rest_of_entry(cands, plan)
+        self.rest_of_entry(cands + self.held, plan)
         self.rest_of_series(cands, plan)
         self.fill(cands, plan)
         return self.ordered(plan)
@@ -625,7 +634,8 @@ class Composer:
         units across its sections (each weighed by how likely its section is to answer), with what
         they need, while they fit (with `needs`: only units that name one of those terms)."""
         (best, best_section), *_ = sections
-        prose = self.with_needs(self.on_topic([c for c in best if c.unit.kind != "code" and not c.framing]), best)
+        prose = self.with_needs(self.on_topic([c for c in best if c.unit.kind != "code" and not c.framing],
+                                              lead=not novel_only), best)
         size = sum(len(c.unit.text) for c in prose)
         # The short code block a sentence points at is part of what it says, not one more unit to read.
         said_units = sum(c.unit.kind != "code" for c in prose)
@@ -759,14 +769,17 @@ class Composer:
                 out[len(group) + x.order] = x  # after the section's own units, in the next section's order
         return [out[k] for k in sorted(out)]
 
-    def on_topic(self, prose: list[Candidate]) -> list[Candidate]:
+    def on_topic(self, prose: list[Candidate], lead: bool = False) -> list[Candidate]:
         """A section's units without those far off the question (text that does not belong there,
         such as a paragraph addressed to a model), keeping whatever a kept unit needs (its list,
-        the items it counts); [] when what is left would lean on what went."""
+        the items it counts); [] when what is left would lean on what went. The answer's `lead` section,
+        when short (SHORT_SECTION), loses only units far from the question's meaning without its terms."""
         if not prose:
             return []
         floor = WHOLE_FLOOR * max(c.score for c in prose)
         near = max(c.features[4] for c in prose) - OFF_MEANING
+        if lead and sum(len(c.unit.text) for c in prose) <= SHORT_SECTION:
+            floor = 0.0
         # Off the question: scored far below the section's best, or far from its meaning with none of its terms.
         keep = {c.order for c in prose if c.score >= floor and (c.features[1] > 0 or c.features[4] >= near)}
         for c in prose:
@@ -790,7 +803,8 @@ class Composer:
     # scoring
 
     def candidates(self, hits: list[Hit]) -> list[Candidate]:
-        """Every unit of the hits' sections and of their files' lead sections, scored."""
+        """Every unit of the hits' sections and of their files' lead sections, scored (the units of the
+        sections held in reserve go to `held`)."""
         out: list[Candidate] = []
         spans = [(h.chunk.source, h.chunk.start, h.chunk.end) for h in hits]
         for sec, rank in self.sections(hits):
@@ -829,20 +843,23 @@ class Composer:
                 first = False
         prose = [c for c in out if c.unit.kind != "code"]
         if prose:
-            raw = np.array([c.features[4] for c in prose])
+            ranked = [c for c in prose if (c.section.source, c.section.name) not in self.reserve] or prose
+            raw = np.array([c.features[4] for c in ranked])
             low, high = float(raw.min()), float(raw.max())
-            for c in prose:  # closeness in meaning relative to the other units here
+            for c in prose:  # closeness in meaning relative to the units competing here
                 c.features[3] = (c.features[4] - low) / (high - low) if high > low else 0.0
             scores = 1.0 / (1.0 + np.exp(-(np.stack([c.features for c in prose]) @ self.weights_)))
             for c, score in zip(prose, scores, strict=True):
                 c.score = float(score)
-        return out
+        self.held = [c for c in out if (c.section.source, c.section.name) in self.reserve]
+        return [c for c in out if (c.section.source, c.section.name) not in self.reserve]
 
     def sections(self, hits: list[Hit]) -> list[tuple[Section, int]]:
         """The hits' sections with their best rank, then each file's lead section (rank 0) if not
         among them: a FAQ entry answers its title's question first, a lecture note states its topic."""
         found = sections_of(self.snap, hits)
         have = {(s.source, s.name) for s, _ in found}
+        self.reserve = set()
         for source in dict.fromkeys(s.source for s, _ in found):
             lead = self.snap.lead_sections.get(source)
             if lead is not None and (source, lead) not in have:
@@ -864,6 +881,18 @@ class Composer:
             for key in self.snap.file_sections.get(source, ()):
                 if key not in have and not key[1].startswith(UPDATE_SECTION):
                     found.append((section(self.snap, key), last))
+                    have.add(key)
+        # Another FAQ entry among the hits may still lead the answer (its opening asks the reader's question
+        # best: "Kubernetes 集群由哪些组件组成" behind an entry about the control plane's taint). Its other
+        # sections are scored too, held in reserve: rest_of_entry reads on in them, but they do not compete
+        # for the answer (let in as candidates, they moved 11 development answers for no vital fact).
+        last = max((rank for _, rank in found), default=0) + 1
+        for source in dict.fromkeys(s.source for s, _ in found if s.source.startswith("faq/")):
+            for key in self.snap.file_sections.get(source, ()):
+                if key not in have and not key[1].startswith(UPDATE_SECTION):
+                    found.append((section(self.snap, key), last))
+                    have.add(key)
+                    self.reserve.add(key)
         return found
 
     def meaning(self, sec: Section, unit: Unit) -> float:

@@ -25,13 +25,21 @@ from corpus.text import html_to_text
 
 logging.getLogger("readability.readability").setLevel(logging.WARNING)  # it logs every page at INFO
 MIN_TEXT = 8  # characters: a shorter block outside the article's paragraphs is dropped (readability: 25)
+# What a page marks as not its article (outside an <article> or <main>). Readability drops such blocks by
+# their class names, but on a page whose article is short it may take the whole <body>, navigation and footer
+# with it ("首页全部课程").
+CHROME = ("//*[(self::nav or self::footer or self::aside or @role='navigation' or @role='contentinfo'"
+          " or @role='complementary') and not(ancestor::article or ancestor::main)]")
 
 
 def saved_page(html: str) -> Part:
     """The page's article as a Part, titled by its first heading or <title> that names a lecture."""
     try:
         page = lxml.html.document_fromstring(html)
-        main = Readable(html, min_text_length=MIN_TEXT).summary(html_partial=True)
+        for element in page.xpath(CHROME):
+            element.drop_tree()
+        main = Readable(lxml.html.tostring(page, encoding="unicode"), min_text_length=MIN_TEXT).summary(
+            html_partial=True)
     except (Unparseable, ParserError, ValueError) as exc:
         raise Unreadable(f"not a readable web page ({exc.__class__.__name__})") from exc
     text = html_to_text(main)

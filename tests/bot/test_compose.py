@@ -407,6 +407,25 @@ def test_every_section_of_a_faq_entry_that_answers_best_is_a_candidate(trap: Bot
     assert "按 Failed 阶段批量删除" in ans.answer, ans.answer
 
 
+def test_an_answer_led_by_a_faq_entry_that_is_not_the_best_hit_reads_on_into_its_other_sections(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    hits = [Hit(chunk=snap.chunks[i], score=1.0, dense=0.9, sparse=1.0, rank=n + 1) for n, i in enumerate(
+        next(i for i, c in enumerate(snap.chunks) if c.source == source and c.section == "")
+        for source in ("faq/001-pod-phase.md", "faq/002-evicted.md"))]
+    question = "集群里一堆 Evicted 的 Pod 是怎么回事？"
+    composer = Composer(snap, question, trap.embedder.encode_query(question), 600, 6)
+    cands = composer.candidates(hits)
+    # The Evicted entry's other sections are scored but held back: they do not compete for the answer ...
+    held = {c.section.name for c in composer.held}
+    assert held == {"从 Message 读出原因", "怎么清理"}
+    assert not any(c.section.name in held for c in cands)
+    chosen = composer.compose(hits)
+    text = "".join(c.unit.text for c, _ in chosen)
+    # ... but the answer its opening leads reads on into them, as it would were the entry the best hit.
+    assert composer.first == "faq/002-evicted.md"
+    assert "Message 里写明了" in text, text
+
+
 def test_of_two_faq_openings_only_the_one_whose_title_asks_the_question_keeps_the_lead_weight(trap: Bot) -> None:
     snap = trap.retriever.snapshot()
     hits = [Hit(chunk=snap.chunks[i], score=1.0, dense=0.9, sparse=1.0, rank=n + 1) for n, i in enumerate(
@@ -532,6 +551,9 @@ def test_a_sentence_about_the_column_itself_is_framing() -> None:
     assert FRAMING.search("然后介绍另一个重要控制器 DaemonSet，它保证集群里每个节点上都运行一个指定的 Pod。")
     assert FRAMING.search("最后说明 DaemonSet 和 StatefulSet 在没有 ReplicaSet 的情况下如何管理版本。")
     assert not FRAMING.search("最后删除旧的 Pod，滚动更新就完成了。")
+    # ... or what the reader is about to see.
+    assert FRAMING.search("我们会看到：docker exec 是怎样“钻进”容器的，以及数据卷在底层如何实现。")
+    assert not FRAMING.search("在宿主机上我们会看到一个普通进程。")
     # ... but not the question the 预习篇 answers
     assert not FRAMING.search("预习篇要回答的核心问题是：在众多竞争者之中，Kubernetes 为什么会赢。")
     # A lecture's note naming itself by its number frames it; naming another lecture states what it said.
@@ -781,6 +803,24 @@ def test_the_values_a_sentence_about_a_setting_defines_come_with_it(trap: Bot) -
     composer.first = "faq/x.md"
     assert not composer.make_room(plan, 580 - plan.chars + 40, below=0.9)
     assert len(plan.picked) == 4
+
+
+def test_a_short_lead_section_keeps_a_sentence_without_the_questions_words(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "docker exec 是怎么进入容器的", None, 600, 6)
+
+    def kept(text: str, lead: bool) -> list[int]:
+        sec = Section("faq/x.md", "x", 0, text, (), tuple(units_of(text)))
+        units = [Candidate(u, sec, 1, i, 0.6 if i == 0 else 0.05) for i, u in enumerate(sec.units)]
+        for c in units:  # every unit as close in meaning as the best one: only the score tells them apart
+            c.features[4] = 0.9
+        return [c.order for c in composer.on_topic(units, lead=lead)]
+
+    short = ("docker exec 用 setns() 让新进程加入容器已有的 Namespace。\n"
+             "一个进程的 Namespace 以文件的形式出现在 /proc/<pid>/ns/ 下，打开它们再调用 setns() 就能进入。")
+    assert kept(short, lead=True) == [0, 1]  # the second sentence says how, in words the question does not use
+    assert kept(short, lead=False) == [0]  # a second section or another file's: the usual floor
+    long = short + "\n" + "另外，容器里的进程还受 Cgroups 限制，能用多少 CPU 和内存由它决定，这和 exec 无关。" * 4
+    assert len(long) > compose.SHORT_SECTION and kept(long, lead=True) == [0]
 
 
 def test_a_section_shown_whole_keeps_the_short_block_a_sentence_points_back_at(trap: Bot) -> None:

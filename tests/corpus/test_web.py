@@ -26,6 +26,21 @@ def test_a_saved_page_gives_its_article_only_mapped_to_its_lecture(tmp_path: Pat
     assert [n for n in noise() if n in indexed] == []
 
 
+def test_a_page_with_a_short_article_loses_its_navigation_and_footer_too(tmp_path: Path) -> None:
+    # So short an article that readability takes the whole <body>: what the page marks as chrome goes first.
+    page = ("<html><head><title>05丨白话容器基础（一）：从进程说开去</title></head><body>"
+            "<nav><a href='/'>首页</a><a href='/c'>全部课程</a></nav><div role='navigation'>上一讲 下一讲</div>"
+            "<article><h1>05丨白话容器基础（一）：从进程说开去</h1><p>容器里的进程只看得到自己。</p>"
+            "<aside>正文里的提示框：它是文章的一部分。</aside></article>"
+            "<footer>版权所有 某学习网站</footer></body></html>")
+    (tmp_path / "page.html").write_text(page, encoding="utf-8")
+    (doc,) = read_documents(tmp_path)
+    text = doc.page_content
+    assert "容器里的进程只看得到自己。" in text and "正文里的提示框" in text, text
+    assert not any(n in text for n in ("首页", "全部课程", "上一讲", "版权所有")), text
+    assert doc.metadata["lecture"] == 5
+
+
 @pytest.mark.parametrize(("title", "lecture_number"), [
     ("第 06 讲 | 白话容器基础（二）：隔离与限制", 6),
     ("为什么我们需要Pod？", 13),
