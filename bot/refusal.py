@@ -177,6 +177,9 @@ def unseen_words(snap: Snapshot, question: str) -> tuple[str, ...]:
 
 # 火 + 起来 is not a name: a one-character word before a direction complement is a verb phrase.
 DIRECTIONS = frozenset("起来 出来 下来 下去 上去 上来 过来 过去 进来 进去 回来 回去 开来".split())
+# Nor is 成 + 文件 ("挂载成文件", "设成只读"): jieba tags such a verb's complement as a noun, but what follows
+# it is the verb's object, not a new compound.
+COMPLEMENTS = frozenset("成为到作")
 
 
 def _unseen_chinese(snap: Snapshot, question: str) -> list[tuple[str, bool]]:
@@ -190,8 +193,8 @@ def _unseen_chinese(snap: Snapshot, question: str) -> list[tuple[str, bool]]:
         after = words[i + 1] if i + 1 < len(words) else ("", "")
         if len(word) >= 2 and flag in NOUNS and word in _dictionary():
             term, compound = word, False  # a dictionary word: jieba's guesses at unknown ones are often chat (能串)
-        elif len(word) == 1 and flag in ("n", "ng") and len(after[0]) >= 2 and after[1] in NOUNS | {"v"} \
-                and CJK_RUN.fullmatch(after[0]) and after[0] not in DIRECTIONS:
+        elif len(word) == 1 and flag in ("n", "ng") and word not in COMPLEMENTS and len(after[0]) >= 2 \
+                and after[1] in NOUNS | {"v"} and CJK_RUN.fullmatch(after[0]) and after[0] not in DIRECTIONS:
             term, compound = word + after[0], True
         else:
             continue
