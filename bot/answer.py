@@ -26,9 +26,9 @@ from pydantic import BaseModel, Field
 
 from bot.compose import (
     ASKS,
+    CHANGE,
     COLUMN,
     FRAMING,
-    NOW,
     UPDATE_SECTION,
     Candidate,
     Composer,
@@ -272,7 +272,7 @@ def rare_terms(snap: Snapshot, terms: Iterable[str], rare: float = RARE_IDF) -> 
     """The distinctive ones of `terms`, without version numbers and words of change (弃用, removed):
     a 现状 line about apt repositories shares "1.30" and "弃用" with a question about dockershim in
     1.30, and is still about something else."""
-    return {t for t in terms if snap.idf.get(t, 0.0) >= rare and not NUMBER.fullmatch(t) and not NOW.fullmatch(t)}
+    return {t for t in terms if snap.idf.get(t, 0.0) >= rare and not NUMBER.fullmatch(t) and not CHANGE.fullmatch(t)}
 
 
 def speaks_to(snap: Snapshot, question: str, line: str) -> bool:

@@ -116,8 +116,12 @@ PAIR = re.compile(rf"(?<![A-Za-z0-9_.-])({NAME})\s*(?:和|与|跟|、|/|\band\b|
 PARTS = re.compile(r"[？?；;，,]|，?(?:还有|另外|顺便问下?|顺便|以及|and also|also,)")  # where a question's parts meet
 COMPARED = 0.3  # a comparison's other side is quoted at this share of the usual bar
 SIDE_IDF = 2.0  # ... while a term of the question this distinctive (a side: StatefulSet, /approve) is not quoted yet
-NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|最新|后来|废弃|弃用|移除|删除|删掉|取代|替代|升级|"
-                 r"\bnow\b|today|current|still|deprecat|removed|replaced|latest|newer|upgrade", re.I)
+NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|最新|后来|废弃|弃用|移除|删除|删掉|取代|替代|"
+                 # after an upgrade, not the upgrade itself ("用 kubeadm 升级集群要注意啥", "先只升级一两个 Pod")
+                 r"升级(?:到|以后|之后|后|完|了)|"
+                 r"\bnow\b|today|current|still|deprecat|removed|replaced|latest|newer|upgraded|upgrad\w* to\b|"
+                 r"after upgrad", re.I)
+CHANGE = re.compile(NOW.pattern + r"|升级|upgrade", re.I)  # a word of change, also the upgrade itself
 UPDATE_LEAD = 0.3  # a 现状 section's chance to lead the answer, when the question does not ask what changed
 ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|lecture|thought question", re.I)
 UPDATE_SECTION = "现状"

@@ -17,6 +17,7 @@ from bot.bot import Bot
 from bot.compose import (
     FRAMING,
     LEANS,
+    NOW,
     POINTS_BACK,
     SECTION_FEATURES,
     Candidate,
@@ -531,6 +532,17 @@ def test_a_snapshot_read_ahead_answers_as_one_read_as_questions_come(trap: Bot) 
                         options.refusal)
         asked = extract(gather(question, fresh, options.answer, options.refusal), options.answer, options.refusal)
         assert (ahead.answer, ahead.citations) == (asked.answer, asked.citations), question
+
+
+def test_an_upgrade_asks_what_changed_only_once_it_is_done() -> None:
+    # What changed after an upgrade is what a 现状 section says: it may lead such an answer ...
+    for question in ("升级到1.24以后 serviceaccount 下面没有 secret token 了", "kubelet 升级以后起不来",
+                     "after upgrading the cluster, helm upgrade fails", "we upgraded to 1.25 and PSP is gone"):
+        assert NOW.search(question), question
+    # ... not an answer to how to upgrade, or to an update rolled out to a few Pods.
+    for question in ("用 kubeadm 升级集群要注意啥", "statefulset 怎么只先升级一两个pod做灰度",
+                     "how do I upgrade a kubeadm cluster?"):
+        assert not NOW.search(question), question
 
 
 def test_a_lecture_pointing_back_at_earlier_ones_is_framing() -> None:
