@@ -846,9 +846,13 @@ class Composer:
                     float(first and opening),
                 )
                 first = False
+        competing: list[Candidate] = []
+        self.held = []
+        for c in out:
+            (self.held if (c.section.source, c.section.name) in self.reserve else competing).append(c)
         prose = [c for c in out if c.unit.kind != "code"]
         if prose:
-            ranked = [c for c in prose if (c.section.source, c.section.name) not in self.reserve] or prose
+            ranked = [c for c in competing if c.unit.kind != "code"] or prose
             raw = np.array([c.features[4] for c in ranked])
             low, high = float(raw.min()), float(raw.max())
             for c in prose:  # closeness in meaning relative to the units competing here
@@ -856,8 +860,7 @@ class Composer:
             scores = 1.0 / (1.0 + np.exp(-(np.stack([c.features for c in prose]) @ self.weights_)))
             for c, score in zip(prose, scores, strict=True):
                 c.score = float(score)
-        self.held = [c for c in out if (c.section.source, c.section.name) in self.reserve]
-        return [c for c in out if (c.section.source, c.section.name) not in self.reserve]
+        return competing
 
     def sections(self, hits: list[Hit]) -> list[tuple[Section, int]]:
         """The hits' sections with their best rank, then each file's lead section (rank 0) if not

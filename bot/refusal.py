@@ -350,15 +350,13 @@ def unseen_terms(snap: Snapshot, question: str) -> tuple[str, ...]:
         if WORD.fullmatch(t) and t not in snap.vocab and t not in mapped and not snap.spelling.correct(t)))
 
 
-ENGLISH_WORD = re.compile(r"[a-z][a-z0-9-]*[a-z0-9]")
-
-
 def known_words(snap: Snapshot, question: str) -> float:
     """The share of an English question's words (three letters or more, not stop words) that the column
     uses: written in its notes (pod, flannel, imagepullpolicy, a plural of one), or looked up as the Chinese
     they write (glossary, English word lists). "stick drift on a PS5 controller" scores low, "why does
     deleting my pod take 30 seconds" high, though both are far from the notes in meaning."""
-    words = [w for w in ENGLISH_WORD.findall(question.lower()) if len(w) >= 3 and w not in stopwords()]
+    found = (w.rstrip("-") for w in WORD.findall(question.lower()))
+    words = [w for w in found if len(w) >= 3 and w not in stopwords()]
     if not words:
         return 0.0
     known = [w for w in words if w in snap.idf or w.removesuffix("s") in snap.idf or in_glossary(w, plain=True)]
