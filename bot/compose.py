@@ -122,6 +122,11 @@ NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|�
                  r"\bnow\b|today|current|still|deprecat|removed|replaced|latest|newer|upgraded|upgrad\w* to\b|"
                  r"after upgrad", re.I)
 CHANGE = re.compile(NOW.pattern + r"|升级|upgrade", re.I)  # a word of change, also the upgrade itself
+# A question whose one term carries this share of its (idf) weight is about that name, and a section that never says
+# it ranks at WITHOUT_NAME of its score while another section does (swept on the development sets: shares 0.25-0.4
+# change one answer, e2-014, which gains its fact; 0.2 three more and 0.15 fifteen, losing a fact; WITHOUT_NAME
+# 0.5-0.85 the same).
+NAME_SHARE, WITHOUT_NAME = 0.3, 0.7
 UPDATE_LEAD = 0.3  # a 现状 section's chance to lead the answer, when the question does not ask what changed
 ABOUT_LECTURE = re.compile(r"这一讲|本讲|第\s*\d+\s*讲|思考题|课后|lecture|thought question", re.I)
 UPDATE_SECTION = "现状"
@@ -701,8 +706,19 @@ class Composer:
         scores = 1.0 / (1.0 + np.exp(-(features @ self.section_weights)))
         if not self.asks_now:  # a 现状 line is added at the end when it fits; it leads only when asked for
             scores *= np.array([UPDATE_LEAD if g[0].section.name.startswith(UPDATE_SECTION) else 1.0 for g in groups])
+        scores *= self.without_the_name(groups)
         ranked = sorted(zip(groups, (float(x) for x in scores), features, strict=True), key=lambda gs: -gs[1])
         return ranked if with_features else [(g, score) for g, score, _ in ranked]
+
+    def without_the_name(self, groups: list[list[Candidate]]) -> np.ndarray:
+        """WITHOUT_NAME for each section that never says the name a question is about (its one term that
+        carries NAME_SHARE of its weight: "projected" in "what kinds of projected volumes…"), when another
+        section does: a section on volumes in general answers another question. 1 for the rest."""
+        name = max(self.weights, key=self.weights.__getitem__, default=None)
+        if name is None or self.weights[name] < NAME_SHARE * self.total:
+            return np.ones(len(groups))
+        has = [any(name in c.terms for c in g) for g in groups]
+        return np.array([1.0 if h or not any(has) else WITHOUT_NAME for h in has])
 
     def near_faq_leads(self, groups: list[list[Candidate]], features: np.ndarray) -> None:
         """Of several FAQ entries' openings, only those whose titles ask about as nearly what the reader

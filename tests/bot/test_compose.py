@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from unittest.mock import ANY
 
+import numpy as np
 import pytest
 
 from api.settings import Settings
@@ -911,3 +912,26 @@ def test_a_count_whose_items_are_named_in_the_sentence_needs_nothing_after_it() 
                          ("它支持两种后端、一种插件。", False)):
         count = compose.announced_count(text)
         assert count is not None and compose.listed_inline(text, count) is inline, text
+
+
+def test_a_section_that_never_says_the_name_the_question_is_about_ranks_below_one_that_does(
+        trap: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Other things equal (every section scores the same features), only the name decides: a section on
+    # volumes in general does not answer "what kinds of projected volumes…".
+    monkeypatch.setattr(Composer, "section_features", lambda self, group: np.ones(len(SECTION_FEATURES)))
+    composer = Composer(trap.retriever.snapshot(), "what kinds of projected volumes are there", None, 600, 6)
+    composer.weights = {"projected": 5.0, "volumes": 3.0, "kinds": 1.0}
+    composer.total = sum(composer.weights.values())
+
+    def group(name: str, text: str, terms: set[str]) -> list[Candidate]:
+        sec = Section("column/15-x.md", name, 0, text, (), tuple(units_of(text)))
+        return [Candidate(u, sec, 1, i, terms=frozenset(terms)) for i, u in enumerate(sec.units)]
+
+    general = group("Volume", "Pod 的 Volume 写在 spec.volumes 里。", {"volumes"})
+    projected = group("投射数据卷", "Projected Volume 有四种。", {"projected", "volumes"})
+    ranked = composer.rank_sections(general + projected)
+    assert [g[0].section.name for g, _ in ranked] == ["投射数据卷", "Volume"]
+    # A question no one term of which carries most of its weight ranks them as the features say (a tie: in order).
+    composer.weights = {"projected": 2.0, "volumes": 2.0, "kinds": 2.0, "there": 2.0}
+    composer.total = 8.0
+    assert [g[0].section.name for g, _ in composer.rank_sections(general + projected)] == ["Volume", "投射数据卷"]
