@@ -83,3 +83,12 @@ def test_an_english_questions_plain_words_find_the_chinese_the_notes_write_but_n
     assert "驱动" not in extra
     # Only a question's lookup uses them: refusal and follow-ups read the glossary alone ("default" is no term).
     assert not in_glossary("default") and "default" not in glossary_hits("what is the default?")
+
+
+def test_a_glossary_name_of_several_words_matches_its_plural_and_one_word_does_not() -> None:
+    # "Containers vs virtual machines…" was refused: "virtual machines" found no 虚拟机.
+    assert "virtual machine" in glossary_hits("containers vs virtual machines: what's different?")
+    assert "init container" in glossary_hits("what do init containers do?")
+    assert "virtual machine" not in glossary_hits("virtual machinery")
+    # One word used in passing ("containers", "images") is not taken for the name.
+    assert "container" not in glossary_hits("how do containers start?")
