@@ -92,3 +92,8 @@ def test_a_glossary_name_of_several_words_matches_its_plural_and_one_word_does_n
     assert "virtual machine" not in glossary_hits("virtual machinery")
     # One word used in passing ("containers", "images") is not taken for the name.
     assert "container" not in glossary_hits("how do containers start?")
+
+
+def test_processes_is_the_glossarys_process() -> None:
+    # "can two containers in a pod see each other's processes?" was answered with Init containers: no 进程.
+    assert "进程" in expand(glossary_hits("can two containers in a pod see each other's processes?"))
