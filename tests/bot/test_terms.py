@@ -70,6 +70,8 @@ def test_an_english_questions_plain_words_find_the_chinese_the_notes_write_but_n
     assert {"偶尔", "卡住", "秒"} <= set(extra)
     # "expose my app outside the cluster" is lecture 38's 从外界连通 Service (it was answered with DNS records).
     assert {"暴露", "外界", "外部"} <= set(query_terms("how do I expose my app outside the cluster?")[1])
+    # "if a node dies" is 节点宕机 / 失联 (it was answered with nodeSelector).
+    assert {"宕机", "失联"} <= set(query_terms("what happens to my pods if a node dies?")[1])
     # ... as words to look up: what is embedded with the question keeps only the glossary's terms.
     _, meant = query_terms("what levels does pod security admission have, and which is the default?", plain=False)
     assert "级别" not in meant and "默认" not in meant
