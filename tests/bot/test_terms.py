@@ -72,6 +72,11 @@ def test_an_english_questions_plain_words_find_the_chinese_the_notes_write_but_n
     assert {"暴露", "外界", "外部"} <= set(query_terms("how do I expose my app outside the cluster?")[1])
     # "if a node dies" is 节点宕机 / 失联 (it was answered with nodeSelector).
     assert {"宕机", "失联"} <= set(query_terms("what happens to my pods if a node dies?")[1])
+    # Plain words a reader writes where the notes write Chinese: 持久化, 超时, 目录 (each answer moved to the
+    # passage that answers, read blind).
+    assert {"持久", "数据"} <= set(query_terms("how do I persist data for a database in kubernetes?")[1])
+    assert {"超时", "失败"} <= set(query_terms("my pods fail with a timeout when pulling images")[1])
+    assert "目录" in query_terms("how does a container get its own root directory?")[1]
     # ... as words to look up: what is embedded with the question keeps only the glossary's terms.
     _, meant = query_terms("what levels does pod security admission have, and which is the default?", plain=False)
     assert "级别" not in meant and "默认" not in meant
