@@ -104,3 +104,9 @@ def test_a_glossary_name_of_several_words_matches_its_plural_and_one_word_does_n
 def test_processes_is_the_glossarys_process() -> None:
     # "can two containers in a pod see each other's processes?" was answered with Init containers: no 进程.
     assert "进程" in expand(glossary_hits("can two containers in a pod see each other's processes?"))
+
+
+def test_a_pod_that_keeps_crashing_is_crashloopbackoff() -> None:
+    # "my pod keeps crashing, how do I see why?" was refused: no word of it named the FAQ entry's subject.
+    assert "crashloopbackoff" in expand(glossary_hits("my pod keeps crashing, how do I see why?"))
+    assert "crashloopbackoff" in expand(glossary_hits("why does my pod keep restarting?"))
