@@ -110,3 +110,4 @@ def test_a_pod_that_keeps_crashing_is_crashloopbackoff() -> None:
     # "my pod keeps crashing, how do I see why?" was refused: no word of it named the FAQ entry's subject.
     assert "crashloopbackoff" in expand(glossary_hits("my pod keeps crashing, how do I see why?"))
     assert "crashloopbackoff" in expand(glossary_hits("why does my pod keep restarting?"))
+    assert "crashloopbackoff" in expand(glossary_hits("pod 一直重启是什么原因"))
