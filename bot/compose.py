@@ -902,22 +902,24 @@ class Composer:
             last = max(rank for _, rank in found) + 1
             # Its opening answers the title's question: it ranks with the entry's best passage.
             found = [(sec, found[0][1] if sec.source == source and not rank else rank) for sec, rank in found]
-            for key in self.snap.file_sections.get(source, ()):
-                if key not in have and not key[1].startswith(UPDATE_SECTION):
-                    found.append((section(self.snap, key), last))
-                    have.add(key)
+            self.rest_of(source, last, found, have)
         # Another FAQ entry among the hits may still lead the answer (its opening asks the reader's question
         # best: "Kubernetes 集群由哪些组件组成" behind an entry about the control plane's taint). Its other
         # sections are scored too, held in reserve: rest_of_entry reads on in them, but they do not compete
         # for the answer (let in as candidates, they moved 14 development answers and lost 0.001 recall).
         last = max((rank for _, rank in found), default=0) + 1
         for source in dict.fromkeys(s.source for s, _ in found if s.source.startswith("faq/")):
-            for key in self.snap.file_sections.get(source, ()):
-                if key not in have and not key[1].startswith(UPDATE_SECTION):
-                    found.append((section(self.snap, key), last))
-                    have.add(key)
-                    self.reserve.add(key)
+            self.reserve.update(self.rest_of(source, last, found, have))
         return found
+
+    def rest_of(self, source: str, rank: int, found: list[tuple[Section, int]],
+                have: set[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Add the file's sections not in `have` (but its 现状 section) to `found` at `rank`; their keys."""
+        keys = [key for key in self.snap.file_sections.get(source, ())
+                if key not in have and not key[1].startswith(UPDATE_SECTION)]
+        found.extend((section(self.snap, key), rank) for key in keys)
+        have.update(keys)
+        return keys
 
     def meaning(self, sec: Section, unit: Unit) -> float:
         """Cosine of the question and the unit (0 when the index has no unit vectors)."""
