@@ -64,6 +64,8 @@ MAX_VALUES = 6  # `field: Value` pairs checked per question
 SCAN_CHARS = 200  # what of a question its terms are looked up from
 MAX_NAMES = 24  # names checked per question: a 2,000-character list of made-up names costs no more than this
 ANNOTATION = re.compile(r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:io|com|org|dev|sh)/[a-z0-9][\w.-]*")
+# A word with a digit inside it is a product's name (k9s, k3s, s3fs); the corpus not having it means another topic.
+DIGITED = re.compile(r"(?<![\w./-])[A-Za-z]{1,10}[0-9]+[A-Za-z][A-Za-z0-9]*(?![\w/-])")
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
 KUBECTL = re.compile(r"\bkubectl\s+([a-z][a-z-]*)", re.I)
 
@@ -370,6 +372,7 @@ def unknown_identifiers(snap: Snapshot, question: str) -> tuple[str, ...]:
     found = [m.group(0) for pattern in (CAMEL, DOTTED, FLAG, ANNOTATION) for m in pattern.finditer(question)]
     found += [m.group(0) for m in HYPHENATED.finditer(question)
               if chinese or (COMPONENT.search(m.group(0)) and not PROSE_COMPOUND.search(m.group(0)))]
+    found += [m.group(0) for m in DIGITED.finditer(question)]
     found = list(dict.fromkeys(found))[:MAX_NAMES]
     unknown = [ident for ident in found if not _known(snap, ident)]
     for m in KUBECTL.finditer(question):

@@ -136,6 +136,16 @@ def test_an_english_question_about_a_product_the_corpus_never_names(bot: Bot) ->
     assert ans.answer.startswith("The column does not cover Kustomize; the closest it has is")
 
 
+def test_a_word_with_a_digit_inside_is_a_name_and_one_the_corpus_lacks_is_refused(bot: Bot) -> None:
+    snap = bot.retriever.snapshot()
+    assert unknown_identifiers(snap, "how do I make k9s open in all namespaces by default?") == ("k9s",)
+    assert unknown_identifiers(snap, "k9s 里咋切 namespace") == ("k9s",)
+    # a number at the end is not a name: base64, x509, a Pod called pod1
+    assert unknown_identifiers(snap, "pod1 连不上 pod2，x509 报错，base64 解不开") == ()
+    ans = bot.answer("how do I make k9s open in all namespaces by default?")
+    assert ans.refused and ans.not_covered == ["k9s"]
+
+
 def test_a_long_hostile_question_costs_about_what_a_long_ordinary_one_does(bot: Bot) -> None:
     """A question stuffed with made-up names or unknown nouns is looked at only so far: it costs
     about what an ordinary question of the same length does (both embed at most QUERY_TOKENS;
