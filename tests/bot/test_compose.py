@@ -440,6 +440,22 @@ def test_of_two_faq_openings_only_the_one_whose_title_asks_the_question_keeps_th
     assert lead == {"faq/001-pod-phase.md": 1.0, "faq/002-evicted.md": 0.0}
 
 
+def test_a_faq_opening_alone_loses_the_lead_weight_when_a_chinese_question_shares_almost_nothing_of_its_title(
+        trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    opening = next(i for i, c in enumerate(snap.chunks) if c.source == "faq/002-evicted.md" and c.section == "")
+    hits = [Hit(chunk=snap.chunks[opening], score=1.0, dense=0.9, sparse=1.0, rank=1)]
+
+    def lead(question: str) -> float:
+        composer = Composer(snap, question, None, 600, 6)
+        ranked = composer.rank_sections(composer.candidates(hits), with_features=True)
+        return next(f[SECTION_FEATURES.index("faq_lead")] for g, _, f in ranked if not g[0].section.name)
+
+    assert lead("集群里为啥一堆 Evicted 的 Pod") == 1.0  # the title's question
+    assert lead("Pod 的 phase 有哪几种") == 0.0  # shares only "Pod" with it: another question
+    assert lead("what are the phases of a pod?") == 1.0  # English words are no measure of a Chinese title
+
+
 def test_each_part_of_a_question_is_answered_even_when_its_term_sits_inside_a_longer_name(trap: Bot) -> None:
     ans = trap.answer("nodeSelector 和 nodeAffinity 选哪个？required 和 preferred 啥区别")
     assert "nodeAffinity 是它的增强版" in ans.answer and "是硬性要求" in ans.answer, ans.answer
