@@ -77,6 +77,8 @@ def test_an_english_questions_plain_words_find_the_chinese_the_notes_write_but_n
     assert {"持久", "数据"} <= set(query_terms("how do I persist data for a database in kubernetes?")[1])
     assert {"超时", "失败"} <= set(query_terms("my pods fail with a timeout when pulling images")[1])
     assert "目录" in query_terms("how does a container get its own root directory?")[1]
+    # A container's clock is the notes' 系统时间 / 时钟 (it was answered with a DaemonSet's tolerations).
+    assert {"时间", "时钟"} <= set(query_terms("can I set the clock inside one container?")[1])
     # ... as words to look up: what is embedded with the question keeps only the glossary's terms.
     _, meant = query_terms("what levels does pod security admission have, and which is the default?", plain=False)
     assert "级别" not in meant and "默认" not in meant
