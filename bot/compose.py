@@ -136,6 +136,12 @@ SERIES = re.compile(r"^([^第：:]*)第[一二三四五六七八九十]+([^：:\
 # Of several FAQ entries' openings, one whose title has under this share of the best-asked title's share of
 # terms the question asks loses `faq_lead` (it answers another question; near ties both keep it).
 FAQ_TITLE_NEAR = 0.8
+# A name written with separators (and a letter: not a version such as 1.24), rare in the corpus, in a section's
+# heading: the section's score times NAME_IN_HEADING (1.15: no answer moves; 1.3-1.5 and idf 3-3.5: the same 3 of the
+# 434 development and reads answers, each better; an idf bar of 0, so that kube-apiserver counts: one of them lost).
+NAMED_TERM = re.compile(r"(?=.*[a-z])/?[a-z0-9]+(?:[-_./][a-z0-9]+)+")
+RARE_NAME = 3.5
+NAME_IN_HEADING = 1.3
 # ... and one whose title has under this share at all, whatever the others' ("sts 缩容的时候先删哪个 pod" is not
 # "Pod 一直卡在 Terminating"; 0.15 and 0.2 move 3 and 6 development answers, 2 losing a fact, 0.1 one, no fact).
 FAQ_TITLE_FLOOR = 0.1
@@ -709,7 +715,7 @@ class Composer:
         scores = 1.0 / (1.0 + np.exp(-(features @ self.section_weights)))
         if not self.asks_now:  # a 现状 line is added at the end when it fits; it leads only when asked for
             scores *= np.array([UPDATE_LEAD if g[0].section.name.startswith(UPDATE_SECTION) else 1.0 for g in groups])
-        scores *= self.without_the_name(groups)
+        scores *= self.without_the_name(groups) * self.name_in_heading(groups)
         ranked = sorted(zip(groups, (float(x) for x in scores), features, strict=True), key=lambda gs: -gs[1])
         return ranked if with_features else [(g, score) for g, score, _ in ranked]
 
@@ -722,6 +728,15 @@ class Composer:
             return np.ones(len(groups))
         has = [any(name in c.terms for c in g) for g in groups]
         return np.array([1.0 if h or not any(has) else WITHOUT_NAME for h in has])
+
+    def name_in_heading(self, groups: list[list[Candidate]]) -> np.ndarray:
+        """NAME_IN_HEADING for each section whose heading writes a rare name of the question (a path, a file, a
+        component: `/opt/cni/bin`, `docker.sock`; idf at least RARE_NAME): that section is about it. 1 for the rest."""
+        names = [t for t in self.weights if NAMED_TERM.fullmatch(t) and self.snap.idf[t] >= RARE_NAME]
+        if not names:
+            return np.ones(len(groups))
+        return np.array([NAME_IN_HEADING if any(n in terms_of(self.snap, g[0].section.name)[1] for n in names)
+                         else 1.0 for g in groups])
 
     def near_faq_leads(self, groups: list[list[Candidate]], features: np.ndarray) -> None:
         """Of several FAQ entries' openings, only those whose titles ask about as nearly what the reader

@@ -951,3 +951,60 @@ def test_a_section_that_never_says_the_name_the_question_is_about_ranks_below_on
     composer.weights = {"projected": 2.0, "volumes": 2.0, "kinds": 2.0, "there": 2.0}
     composer.total = 8.0
     assert [g[0].section.name for g, _ in composer.rank_sections(general + projected)] == ["Volume", "投射数据卷"]
+
+
+CNI = """---
+title: "CNI 网络插件"
+lecture: 34
+kind: column
+---
+
+# CNI 网络插件
+
+## 插件是怎么被调用的
+
+容器运行时先创建 Network Namespace，再读取 /etc/cni/net.d 下的配置，执行 /opt/cni/bin 里对应的插件。
+参数通过 CNI_COMMAND、CNI_NETNS 这些环境变量传进去，网络配置走标准输入。
+
+## /opt/cni/bin 下的三类插件
+
+Main 插件创建网络设备，例如 bridge；IPAM 插件分配 IP，例如 host-local；Meta 插件做端口映射，例如 portmap。
+"""
+
+
+@pytest.fixture(scope="module")
+def cni(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
+    root = tmp_path_factory.mktemp("cni")
+    (root / "corpus" / "column").mkdir(parents=True)
+    (root / "corpus" / "column" / "34-cni.md").write_text(CNI, encoding="utf-8")
+    settings = Settings(corpus_dir=root / "corpus", store=StoreOptions(path=root / "index"), data_dir=root / "data")
+    build_index(settings.corpus_dir, Store(settings.store), embedder, settings.chunking, progress=False)
+    return Bot.open(settings, embedder)
+
+
+def test_a_section_whose_heading_writes_a_rare_name_of_the_question_ranks_higher(
+        cni: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    snap = cni.retriever.snapshot()
+    hits = [Hit(chunk=c, score=1.0, dense=0.9, sparse=1.0, rank=n + 1) for n, c in enumerate(snap.chunks)]
+
+    def factors(question: str) -> dict[str, float]:
+        composer = Composer(snap, question, None, 600, 6)
+        groups = [g for g, _ in composer.rank_sections(composer.candidates(hits))]
+        return dict(zip((g[0].section.name for g in groups), composer.name_in_heading(groups), strict=True))
+
+    monkeypatch.setattr(compose, "RARE_NAME", 0.0)  # a corpus of one file has no rare word by idf
+    asked = factors("/opt/cni/bin 下面那些二进制都是干啥的")
+    assert asked["/opt/cni/bin 下的三类插件"] == compose.NAME_IN_HEADING and asked["插件是怎么被调用的"] == 1.0
+    assert set(factors("CNI 插件是怎么被调用的").values()) == {1.0}  # no name written with separators
+
+    def scores(question: str) -> dict[str, float]:
+        composer = Composer(snap, question, None, 600, 6)
+        return {g[0].section.name: score for g, score in composer.rank_sections(composer.candidates(hits))}
+
+    boosted = scores("/opt/cni/bin 下面那些二进制都是干啥的")
+    monkeypatch.setattr(compose, "NAME_IN_HEADING", 1.0)
+    plain = scores("/opt/cni/bin 下面那些二进制都是干啥的")
+    assert boosted["/opt/cni/bin 下的三类插件"] == pytest.approx(1.3 * plain["/opt/cni/bin 下的三类插件"])
+    assert boosted["插件是怎么被调用的"] == pytest.approx(plain["插件是怎么被调用的"])
+    monkeypatch.setattr(compose, "RARE_NAME", 99.0)  # a name as common as kube-apiserver is no subject
+    assert set(factors("/opt/cni/bin 下面那些二进制都是干啥的").values()) == {1.0}
