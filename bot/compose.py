@@ -177,6 +177,7 @@ FILL, FILL_SECTIONS = 0.7, 3
 FILL_CHARS = 160
 SAME_MEANING = 0.975  # cosine of two units' vectors above which they say the same thing
 SAME_ELSEWHERE = 0.94  # ... when they come from different files
+SAME_PAIRS = 0.6  # share of a unit's character pairs in another (or, from another file, in the chosen units together)
 COVERED = 0.6  # how much a unit is worth when every question term it has is in the answer already
 CODE_CHARS = 420  # longest code block quoted whole
 ORIGINAL_COVERS = 0.95  # original-first: cosine of two units above which the original says what the note says
@@ -1122,12 +1123,14 @@ class Composer:
 
     def restates(self, c: Candidate, plan: Plan) -> bool:
         """`c` says what a chosen unit already says, in other words or in another source: their
-        vectors nearly coincide, or most of the shorter one's character pairs are in the other."""
+        vectors nearly coincide, or most of the shorter one's character pairs are in the other; or, from
+        another file, it sums up what several chosen units say."""
         key = (c.section.source, c.section.name, c.unit.text)
         mine = [p for p in plan.picked.values() if p.section.source == c.section.source]
         others = [p for p in plan.picked.values() if p.section.source != c.section.source]
         # Within a file a close neighbour usually adds a detail; from another file it usually repeats.
-        return says_again(self.snap, key, mine, SAME_MEANING) or says_again(self.snap, key, others, SAME_ELSEWHERE)
+        return says_again(self.snap, key, mine, SAME_MEANING) or says_again(self.snap, key, others, SAME_ELSEWHERE) \
+            or sums_up(c.unit.text, [p.unit.text for p in others])
 
     def vector(self, c: Candidate) -> np.ndarray | None:
         row = self.snap.unit_rows.get((c.section.source, c.section.name, c.unit.text))
@@ -1189,12 +1192,23 @@ def says_again(snap: Snapshot, key: tuple[str, str, str], chosen: Iterable[Candi
     mine = _grams(key[2])
     row = snap.unit_rows.get(key)
     for c in chosen:
-        if _overlap(mine, _grams(c.unit.text)) >= 0.6:
+        if _overlap(mine, _grams(c.unit.text)) >= SAME_PAIRS:
             return True
         other = snap.unit_rows.get((c.section.source, c.section.name, c.unit.text))
         if row is not None and other is not None and float(snap.unit_vectors[row] @ snap.unit_vectors[other]) >= bar:
             return True
     return False
+
+
+def sums_up(text: str, chosen: list[str]) -> bool:
+    """Most of `text`'s character pairs (SAME_PAIRS) are in the chosen units' texts together: a FAQ entry's one-line
+    summary of what the lecture's sentences already said ("Felix 组件负责…，BIRD 组件负责…" after a sentence on
+    each). Only across files: within one, the author's next sentence reuses the words for a new point. (At 0.5 a
+    sentence with the one fact the answer needed went too; at 0.7 no answer changes.)"""
+    grams = _grams(text)
+    if not grams or not chosen:
+        return False
+    return len(grams & frozenset().union(*(_grams(t) for t in chosen))) / len(grams) >= SAME_PAIRS
 
 
 def leans_on_before(text: str) -> bool:

@@ -28,11 +28,12 @@ from bot.compose import (
     holder,
     is_framing,
     section,
+    sums_up,
 )
 from bot.evaluate import cited_exactly, segments
 from bot.retrieve import Hit, Retriever
 from bot.terms import tokens
-from corpus.sentences import units_of
+from corpus.sentences import Unit, units_of
 from index.build import build_index
 from index.embed import Embedder
 from index.store import Store, StoreOptions
@@ -1008,3 +1009,34 @@ def test_a_section_whose_heading_writes_a_rare_name_of_the_question_ranks_higher
     assert boosted["插件是怎么被调用的"] == pytest.approx(plain["插件是怎么被调用的"])
     monkeypatch.setattr(compose, "RARE_NAME", 99.0)  # a name as common as kube-apiserver is no subject
     assert set(factors("/opt/cni/bin 下面那些二进制都是干啥的").values()) == {1.0}
+
+
+CALICO = ["Calico 主要由三个部分组成：Calico 的 CNI 插件、Felix 和 BIRD。",
+          "Felix 是运行在每台宿主机上的守护进程，负责在宿主机上写入路由规则、配置 iptables 等访问控制规则，"
+          "并维护 Calico 所需的网络设备。",
+          "BIRD 是 BGP 的客户端，专门负责在集群里分发路由信息：它把本节点负责的容器地址段通过 BGP 通告给其他节点，"
+          "也把别的节点通告来的路由写进本机路由表。"]
+CALICO_SUMMARY = ("Calico 的 Felix 组件负责在节点上配置路由和 iptables 规则，"
+                  "BIRD 组件负责通过 BGP 把本节点的路由广播给其他节点。")
+
+
+def test_a_sentence_summing_up_what_several_quoted_sentences_say_is_a_restatement() -> None:
+    quoted, summary = CALICO, CALICO_SUMMARY
+    assert sums_up(summary, quoted)
+    assert not any(sums_up(summary, [one]) for one in quoted)  # neither sentence alone says it all
+    # A sentence with a point of its own, in some of the same words, is no summary.
+    mesh = "Calico 默认使用 Node-to-Node Mesh 模式：集群里每台宿主机都和其他所有宿主机建立 BGP 会话。"
+    assert not sums_up(mesh, quoted)
+
+
+def test_the_composer_leaves_out_another_files_summary_of_what_it_quoted(trap: Bot) -> None:
+    def cand(source: str, order: int, text: str) -> Candidate:
+        sec = Section(source=source, name="Calico", offset=0, text=text, chunks=(), units=())
+        return Candidate(unit=Unit("sentence", text, 0, 0), section=sec, rank=1, order=order)
+
+    composer = Composer(trap.retriever.snapshot(), "Felix 和 BIRD 是干啥的", None, 600, 6)
+    plan = Plan()
+    plan.add([cand("column/35-calico.md", i, t) for i, t in enumerate(CALICO)])
+    assert composer.restates(cand("faq/081-calico.md", 0, CALICO_SUMMARY), plan)
+    # ... the lecture's own next sentence in the same words is not read so: it makes a point of its own.
+    assert not composer.restates(cand("column/35-calico.md", 9, CALICO_SUMMARY), plan)
