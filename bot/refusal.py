@@ -53,7 +53,10 @@ DOTTED = re.compile(r"\b(?:spec|metadata|status|data)\.[\w.]{1,80}")
 # prefix or a digit: English has hyphenated words of its own).
 HYPHENATED = re.compile(r"\b[a-z][a-z0-9]{0,30}(?:-[a-z0-9]{1,30}){1,5}\b")
 COMPONENT = re.compile(r"^(?:kube|k8s|etcd|cri|csi|cni|core|node|cluster|container|docker|runc|pod|ingress|"
-                       r"cloud|metrics|istio|calico|flannel|cilium|helm)-|\d")
+                       r"cloud|metrics|istio|calico|flannel|cilium|helm)-|\d|"
+                       # ... or what a component's name ends in: dcgm-exporter, external-dns, cert-manager
+                       r"-(?:exporter|operator|controller|manager|agent|dns|proxy|plugin|provisioner|server|daemon|"
+                       r"injector|webhook|gateway|autoscaler|driver)$")
 # ... but not an English compound of prose ("docker-built images", "cluster-wide", "node-level"): its last
 # part is a participle or an adjective-forming word, which no component name ends in.
 PROSE_COMPOUND = re.compile(r"-(?:[a-z]+ed|built|based|level|wide|native|specific|aware|scoped|side|only|friendly|"

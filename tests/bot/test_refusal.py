@@ -119,6 +119,9 @@ def test_an_english_compound_of_prose_is_no_component_name(bot: Bot) -> None:
         assert unknown_identifiers(snap, question) == (), question
     # a component-style name the corpus never uses still is one, in English too
     assert unknown_identifiers(snap, "what does the docker-meshd daemon do?") == ("docker-meshd",)
+    # ... and so is a name ending as a component's does (an exporter, a controller's -manager, -dns)
+    assert unknown_identifiers(snap, "should I run dcgm-exporter as a daemonset?") == ("dcgm-exporter",)
+    assert unknown_identifiers(snap, "what IAM permissions does external-dns need?") == ("external-dns",)
 
 
 def test_a_verbs_complement_and_its_object_are_no_new_compound(bot: Bot) -> None:
