@@ -95,6 +95,9 @@ class RefusalOptions(BaseModel):
     unseen_min_dense: float = Field(0.90, description="Refuse a question with a term the corpus never uses (a "
                                     "Latin word or a noun of a Chinese question, a name in an English one) when the "
                                     "best passage's cosine is below this.")
+    unseen_many_min_dense: float = Field(0.94, description="The same bar for a question with two or more such "
+                                         "terms: together they are stronger evidence (no answerable development "
+                                         "question has two).")
     absent_min_dense: float = Field(0.0, description="Refuse a question naming something the corpus knows but the "
                                     "best passages never mention when the best passage's cosine is below this "
                                     "(0: off).")
@@ -325,6 +328,7 @@ def refuse(sig: Signals, options: RefusalOptions) -> bool:
         floor = options.min_dense_en_known if sig.known >= options.known_share else options.min_dense_en
     return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < floor
             or (bool(sig.unseen) and sig.dense < options.unseen_min_dense)
+            or (len(sig.unseen) >= 2 and sig.dense < options.unseen_many_min_dense)
             or (bool(sig.absent) and sig.dense < options.absent_min_dense))
 
 

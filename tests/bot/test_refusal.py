@@ -32,6 +32,10 @@ def test_an_unseen_term_refuses_only_with_middling_evidence() -> None:
     assert not refuse(Signals(dense=middling, margin=0.05, unknown=()), options)
     assert refuse(Signals(dense=middling, margin=0.05, unknown=(), unseen=("velero",)), options)
     assert not refuse(Signals(dense=strong, margin=0.05, unknown=(), unseen=("velero",)), options)
+    # Two such terms are stronger evidence: they refuse up to a higher bar ("mvcc", "defrag" in an etcd question).
+    assert refuse(Signals(dense=strong, margin=0.05, unknown=(), unseen=("mvcc", "defrag")), options)
+    assert not refuse(Signals(dense=options.unseen_many_min_dense + 0.01, margin=0.05, unknown=(),
+                              unseen=("mvcc", "defrag")), options)
 
 
 def test_an_english_question_has_a_cosine_floor_of_its_own() -> None:
