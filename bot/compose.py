@@ -137,8 +137,8 @@ SERIES = re.compile(r"^([^第：:]*)第[一二三四五六七八九十]+([^：:\
 # terms the question asks loses `faq_lead` (it answers another question; near ties both keep it).
 FAQ_TITLE_NEAR = 0.8
 # A name written with separators (and a letter: not a version such as 1.24), rare in the corpus, in a section's
-# heading: the section's score times NAME_IN_HEADING (1.15: no answer moves; 1.3-1.5 and idf 3-3.5: the same 3 of the
-# 434 development and reads answers, each better; an idf bar of 0, so that kube-apiserver counts: one of them lost).
+# heading: the section's score times NAME_IN_HEADING (1.3-1.5 and idf 3-3.5: the same 3 of the 474 development and
+# reads answers move, each better; 1.15: 2 of them; no idf bar, so that kube-apiserver counts: a full answer lost).
 NAMED_TERM = re.compile(r"(?=.*[a-z])/?[a-z0-9]+(?:[-_./][a-z0-9]+)+")
 RARE_NAME = 3.5
 NAME_IN_HEADING = 1.3
