@@ -292,6 +292,8 @@ def absent_names(snap: Snapshot, question: str, hits: list[Hit]) -> tuple[str, .
     if chinese:
         names += [as_written(question, t) for t in tokens(question, humps=False)
                   if WORD.fullmatch(t) and t in snap.vocab and len(t) >= 4]
+    else:  # an English question's capitalised names ("Velero", "Kafka")
+        names += [m.group(0) for m in PROPER.finditer(question) if normalize(m.group(0)) not in COMMON]
     out = []
     for name in list(dict.fromkeys(names))[:MAX_NAMES]:
         key = normalize(name).lstrip("-")
