@@ -136,15 +136,15 @@ SERIES = re.compile(r"^([^第：:]*)第[一二三四五六七八九十]+([^：:\
 # Of several FAQ entries' openings, one whose title has under this share of the best-asked title's share of
 # terms the question asks loses `faq_lead` (it answers another question; near ties both keep it).
 FAQ_TITLE_NEAR = 0.8
+# ... and one whose title has under this share at all, whatever the others' ("sts 缩容的时候先删哪个 pod" is not
+# "Pod 一直卡在 Terminating"; 0.15 and 0.2 move 3 and 6 development answers, 2 losing a fact, 0.1 one, no fact).
+FAQ_TITLE_FLOOR = 0.1
 # A name written with separators (and a letter: not a version such as 1.24), rare in the corpus, in a section's
 # heading: the section's score times NAME_IN_HEADING (1.3-1.5 and idf 3-3.5: the same 3 of the 474 development and
 # reads answers move, each better; 1.15: 2 of them; no idf bar, so that kube-apiserver counts: a full answer lost).
 NAMED_TERM = re.compile(r"(?=.*[a-z])/?[a-z0-9]+(?:[-_./][a-z0-9]+)+")
 RARE_NAME = 3.5
 NAME_IN_HEADING = 1.3
-# ... and one whose title has under this share at all, whatever the others' ("sts 缩容的时候先删哪个 pod" is not
-# "Pod 一直卡在 Terminating"; 0.15 and 0.2 move 3 and 6 development answers, 2 losing a fact, 0.1 one, no fact).
-FAQ_TITLE_FLOOR = 0.1
 SHELL = re.compile(r"```(?:bash|sh|shell|console)\b")
 # Asking how to do something: not what happened (怎么回事) nor how a mechanism works (是怎么…的, "how does").
 HOW_TO = re.compile(r"(?<!是)(?:怎么|怎样|如何|咋)(?!回事|样|做到的|实现的|工作的|来的)"

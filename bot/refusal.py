@@ -330,8 +330,14 @@ def refuse(sig: Signals, options: RefusalOptions) -> bool:
         floor = options.min_dense_en_known if sig.known >= options.known_share else options.min_dense_en
     return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < floor
             or (bool(sig.unseen) and sig.dense < options.unseen_min_dense)
-            or (len(sig.unseen) >= 2 and sig.dense < options.unseen_many_min_dense)
+            or (len(distinct(sig.unseen)) >= 2 and sig.dense < options.unseen_many_min_dense)
             or (bool(sig.absent) and sig.dense < options.absent_min_dense))
+
+
+def distinct(terms: tuple[str, ...]) -> list[str]:
+    """The terms that are not part of another one: `image-prefetch-peers` and its `peers` are one name."""
+    keys = [normalize(t) for t in terms]
+    return [t for t, k in zip(terms, keys, strict=True) if not any(k != o and k in o for o in keys)]
 
 
 def refusal_text(question: str, not_covered: tuple[str, ...] = (), closest: str = "") -> str:

@@ -36,6 +36,8 @@ def test_an_unseen_term_refuses_only_with_middling_evidence() -> None:
     assert refuse(Signals(dense=strong, margin=0.05, unknown=(), unseen=("mvcc", "defrag")), options)
     assert not refuse(Signals(dense=options.unseen_many_min_dense + 0.01, margin=0.05, unknown=(),
                               unseen=("mvcc", "defrag")), options)
+    # ... but a name and its part are one term ("image-prefetch-peers", "peers")
+    assert not refuse(Signals(dense=strong, margin=0.05, unknown=(), unseen=("image-prefetch-peers", "peers")), options)
 
 
 def test_an_english_question_has_a_cosine_floor_of_its_own() -> None:
