@@ -37,9 +37,9 @@ from bot.compose import (
     terms_of,
     updates_of,
 )
-from bot.refusal import RefusalOptions, refusal_text, refuse, signals
+from bot.refusal import RARE_MENTIONS, RefusalOptions, refusal_text, refuse, signals
 from bot.retrieve import Hit, Retriever, Snapshot
-from bot.terms import is_chinese, tokens
+from bot.terms import is_chinese, normalize, tokens
 from corpus.chunk import Chunk
 from corpus.sentences import units_of
 
@@ -127,10 +127,17 @@ def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> An
     question, hits, started = ev.question, ev.hits, ev.started
     if ev.refused:
         closest = [h for h in hits if lead(h)][: refusal.citations]
-        text = refusal_text(question, ev.not_covered, neighbour(closest[0].chunk, question) if closest else "")
+        cited = [(h.chunk, lead(h), h.score) for h in closest]
+        named = in_passing(ev.snapshot, ev.not_covered)
+        if named:  # where the column names what it does not cover comes first, quoted where it names it
+            term, chunk, sentence = named
+            cited = [(chunk, sentence, 0.0), *[c for c in cited if c[0].id != chunk.id][: refusal.citations - 1]]
+            text = refusal_text(question, ev.not_covered, passing=(term, neighbour(chunk, question)))
+        else:
+            text = refusal_text(question, ev.not_covered, neighbour(closest[0].chunk, question) if closest else "")
         return Answer(
             question=question, answer=text, refused=True,
-            citations=[cite(i + 1, h.chunk, [lead(h)], h.score) for i, h in enumerate(closest)],
+            citations=[cite(i + 1, chunk, [quote], score) for i, (chunk, quote, score) in enumerate(cited)],
             took_ms=ms_since(started), confidence=ev.confidence, not_covered=list(ev.not_covered),
         )
     chosen: list[tuple[Candidate | None, Chunk]] = list(
@@ -280,6 +287,24 @@ def speaks_to(snap: Snapshot, question: str, line: str) -> bool:
     change or a word of nearly every passage (what was quoted is no guide: it shares words such as
     当作 with any line)."""
     return bool(rare_terms(snap, tokens(question), SPEAKS_IDF) & rare_terms(snap, terms_of(snap, line)[0], SPEAKS_IDF))
+
+
+def in_passing(snap: Snapshot, terms: Iterable[str]) -> tuple[str, Chunk, str] | None:
+    """A term the refusal names that the column mentions in passing (RARE_MENTIONS times), with the passage and
+    the sentence that mention it: the reader learns the column knows the name and says no more ("Velero" in the
+    etcd-backup entry's list of what a snapshot leaves out)."""
+    for term in terms:
+        key = normalize(term)
+        if not 0 < snap.count(key) <= RARE_MENTIONS:
+            continue
+        word = re.compile(rf"(?<![a-z0-9]){re.escape(key)}(?![a-z0-9])" if key.isascii() else re.escape(key))
+        for chunk in snap.chunks:
+            if key not in normalize(chunk.text):
+                continue
+            for unit in units_of(chunk.text):
+                if unit.kind != "code" and word.search(normalize(unit.text)):
+                    return term, chunk, unit.text
+    return None
 
 
 def lead(hit: Hit) -> str:

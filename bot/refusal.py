@@ -340,12 +340,17 @@ def distinct(terms: tuple[str, ...]) -> list[str]:
     return [t for t, k in zip(terms, keys, strict=True) if not any(k != o and k in o for o in keys)]
 
 
-def refusal_text(question: str, not_covered: tuple[str, ...] = (), closest: str = "") -> str:
+def refusal_text(question: str, not_covered: tuple[str, ...] = (), closest: str = "",
+                 passing: tuple[str, str] | None = None) -> str:
     """What a refusal says, in the question's language: what the column does not cover, when the
-    rule knows, and where the closest it has is."""
+    rule knows, and where the closest it has is (`passing`: a term it names only in passing, and where)."""
     chinese = is_chinese(question)
     if not_covered:
         terms = ("、" if chinese else ", ").join(not_covered[:4])
+        if passing:
+            term, where = passing
+            return (f"专栏没有讲到 {terms}，只在{where}里顺带提到 {term}，见下面几段。" if chinese else
+                    f"The column does not cover {terms}; it names {term} only in passing, in {where}, quoted below.")
         if chinese:
             return f"专栏没有讲到 {terms}；最接近的内容是{closest}，见下面几段。" if closest else \
                 f"专栏没有讲到 {terms}。下面是最接近的几段内容，供你参考。"

@@ -198,6 +198,7 @@ def test_a_name_the_corpus_mentions_once_elsewhere_is_not_what_it_covers(bot: Bo
     assert "SIGCHLD" in sig.absent and "SIGCHLD" in sig.unseen  # as the reader wrote it
     ans = bot.answer(question)
     assert ans.refused and ans.not_covered == ["SIGCHLD"] and ans.citations
+    assert "SIGCHLD" not in ans.citations[0].quote  # it is named in code: the refusal quotes prose only
     # ... while for a question whose passages name it, it counts for nothing
     question = "PID Namespace 的 clone 为什么要传 SIGCHLD"
     sig = signals(snap, question, bot.retriever.retrieve(question, k=5))
@@ -207,3 +208,27 @@ def test_a_name_the_corpus_mentions_once_elsewhere_is_not_what_it_covers(bot: Bo
     question = "how do kube-proxy iptables rules load balance a Service, and do they need SIGCHLD?"
     sig = signals(snap, question, bot.retriever.retrieve(question, k=5))
     assert "SIGCHLD" in sig.absent and "SIGCHLD" in sig.unseen
+
+
+def test_a_refusal_says_where_the_column_names_in_passing_what_it_does_not_cover(bot: Bot) -> None:
+    """lxcfs is named once in the fixture corpus, in a sentence of the Cgroups notes: a refusal that names
+    it points at that sentence first, rather than only at the nearest passages."""
+    from bot.answer import Evidence, extract, in_passing
+
+    snap = bot.retriever.snapshot()
+    assert mentions(snap, "lxcfs") == 1
+    term, chunk, sentence = in_passing(snap, ("velero", "lxcfs")) or ("", None, "")
+    assert term == "lxcfs" and chunk is not None and "lxcfs" in sentence and sentence in chunk.text
+    assert in_passing(snap, ("SIGCHLD",)) is None  # named only in code: nothing to quote
+
+    question = "Service 的负载均衡和 lxcfs 有什么关系"
+    hits = bot.retriever.retrieve(question, k=5).hits
+    ev = Evidence(question=question, hits=hits, passages=hits[:4], refused=True, confidence={}, snapshot=snap,
+                  started=0.0, not_covered=("lxcfs",))
+    ans = extract(ev, bot.settings.answer, bot.settings.refusal)
+    assert "只在" in ans.answer and "顺带提到 lxcfs" in ans.answer, ans.answer
+    assert ans.citations[0].quote == sentence and ans.citations[0].source == chunk.source
+    assert len({c.source + c.quote for c in ans.citations}) == len(ans.citations)  # that passage once
+    english = extract(replace(ev, question="how is Service load balancing related to lxcfs?"),
+                      bot.settings.answer, bot.settings.refusal)
+    assert english.answer.startswith("The column does not cover lxcfs; it names lxcfs only in passing, in ")
