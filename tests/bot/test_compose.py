@@ -274,26 +274,24 @@ kubelet 在节点内存不足时按 QoS 类别驱逐 Pod，BestEffort 最先。
 """
 
 
-@pytest.fixture(scope="module")
-def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
-    root = tmp_path_factory.mktemp("compose")
+def indexed(root: Path, files: dict[str, str], embedder: Embedder) -> Bot:
+    """A Bot over a real index of `files` (path under the corpus → text), built in `root`."""
     corpus = root / "corpus"
-    (corpus / "column").mkdir(parents=True)
-    (corpus / "faq").mkdir()
-    (corpus / "column" / "14-pod.md").write_text(NOTE, encoding="utf-8")
-    (corpus / "column" / "37-proxy.md").write_text(MODES, encoding="utf-8")
-    (corpus / "column" / "28-storage.md").write_text(STORAGE, encoding="utf-8")
-    (corpus / "column" / "17-rollout.md").write_text(ROLLOUT, encoding="utf-8")
-    (corpus / "column" / "38-debug.md").write_text(DEBUGGING, encoding="utf-8")
-    (corpus / "column" / "40-pressure.md").write_text(PRESSURE, encoding="utf-8")
-    (corpus / "faq" / "001-pod-phase.md").write_text(FAQ, encoding="utf-8")
-    (corpus / "faq" / "002-evicted.md").write_text(EVICTED, encoding="utf-8")
-    (corpus / "faq" / "003-affinity.md").write_text(AFFINITY, encoding="utf-8")
-    (corpus / "faq" / "004-probes.md").write_text(PROBES, encoding="utf-8")
-    (corpus / "faq" / "005-debug.md").write_text(DEBUG, encoding="utf-8")
+    for name, text in files.items():
+        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
+        (corpus / name).write_text(text, encoding="utf-8")
     settings = Settings(corpus_dir=corpus, store=StoreOptions(path=root / "index"), data_dir=root / "data")
     build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
     return Bot.open(settings, embedder)
+
+
+@pytest.fixture(scope="module")
+def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
+    return indexed(tmp_path_factory.mktemp("compose"), {
+        "column/14-pod.md": NOTE, "column/37-proxy.md": MODES, "column/28-storage.md": STORAGE,
+        "column/17-rollout.md": ROLLOUT, "column/38-debug.md": DEBUGGING, "column/40-pressure.md": PRESSURE,
+        "faq/001-pod-phase.md": FAQ, "faq/002-evicted.md": EVICTED, "faq/003-affinity.md": AFFINITY,
+        "faq/004-probes.md": PROBES, "faq/005-debug.md": DEBUG}, embedder)
 
 
 def plain(ans: Answer) -> str:
@@ -896,12 +894,7 @@ PID=1 的进程要回收僵尸进程。
 
 @pytest.fixture(scope="module")
 def qos(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
-    root = tmp_path_factory.mktemp("qos")
-    (root / "corpus" / "faq").mkdir(parents=True)
-    (root / "corpus" / "faq" / "006-qos.md").write_text(QOS, encoding="utf-8")
-    settings = Settings(corpus_dir=root / "corpus", store=StoreOptions(path=root / "index"), data_dir=root / "data")
-    build_index(settings.corpus_dir, Store(settings.store), embedder, settings.chunking, progress=False)
-    return Bot.open(settings, embedder)
+    return indexed(tmp_path_factory.mktemp("qos"), {"faq/006-qos.md": QOS}, embedder)
 
 
 def test_a_count_closing_its_section_comes_with_the_items_that_open_the_next(qos: Bot) -> None:
@@ -975,12 +968,7 @@ Main 插件创建网络设备，例如 bridge；IPAM 插件分配 IP，例如 ho
 
 @pytest.fixture(scope="module")
 def cni(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
-    root = tmp_path_factory.mktemp("cni")
-    (root / "corpus" / "column").mkdir(parents=True)
-    (root / "corpus" / "column" / "34-cni.md").write_text(CNI, encoding="utf-8")
-    settings = Settings(corpus_dir=root / "corpus", store=StoreOptions(path=root / "index"), data_dir=root / "data")
-    build_index(settings.corpus_dir, Store(settings.store), embedder, settings.chunking, progress=False)
-    return Bot.open(settings, embedder)
+    return indexed(tmp_path_factory.mktemp("cni"), {"column/34-cni.md": CNI}, embedder)
 
 
 def test_a_section_whose_heading_writes_a_rare_name_of_the_question_ranks_higher(
