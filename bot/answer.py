@@ -253,6 +253,7 @@ def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, C
     wanted = asked | rare_terms(snap, (t for c, _ in chosen if c for t in terms_of(snap, c.unit.text)[0]))
     if not asked:
         return None  # it must speak to what was asked, not only to what happened to be quoted
+    chinese = is_chinese(question)
     best: tuple[float, str, Chunk] | None = None
     for source in dict.fromkeys(chunk.source for _, chunk in chosen):
         for sec in updates_of(snap, source):
@@ -262,13 +263,17 @@ def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, C
                 have = terms_of(snap, unit.text)[1]
                 shared = wanted & have
                 weight = sum(snap.idf[t] for t in shared)
-                if asked & have and (best is None or weight > best[0]):
+                # A word the line writes only as code (`START REPLICA`) is not what an English question's prose
+                # word ("the app starts") asks about.
+                prose = unit.text if chinese else CODE_SPAN.sub(" ", unit.text)
+                if asked & terms_of(snap, prose)[1] and (best is None or weight > best[0]):
                     holder_chunk = holder(sec, unit)
                     if holder_chunk is not None:
                         best = (weight, unit.text, holder_chunk)
     return (best[1], best[2]) if best else None
 
 
+CODE_SPAN = re.compile(r"`[^`]*`")
 RARE_IDF = 4.0  # a term in fewer than ~2% of passages
 FATE = re.compile(r"后来|如今|目前|现状|现在还|最新|还能用|还在用|还有用|nowadays|these days|today", re.I)
 SPEAKS_IDF = 1.0  # ... in fewer than ~45%: what the question shares with a line must not be a word of every passage

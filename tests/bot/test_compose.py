@@ -95,6 +95,9 @@ kube-proxy 把 Service 的规则落到节点上，它支持三种代理模式：
 iptables-save -t nat | grep KUBE-SVC
 ```
 
+## 现状
+
+新版本又多了 nftables 这一种，配置文件里写 `mode: nftables` 即可。
 """
 
 STORAGE = """---
@@ -386,6 +389,19 @@ def test_a_question_about_what_became_of_it_takes_the_update_that_shares_a_commo
     assert latest(snap, "Pod 的 phase 字段后来怎么样了", chosen) == (update, ANY)
     # Asked what it is, not what became of it: "phase" is too common a word to make the update speak to it.
     assert latest(snap, "Pod 的 phase 字段是什么", chosen) is None
+
+
+def test_an_english_questions_word_that_an_update_writes_only_as_code_does_not_make_it_speak(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    sec = section(snap, ("column/37-proxy.md", "三种代理模式"))
+    chosen = [(Candidate(sec.units[0], sec, 1, 0), holder(sec, sec.units[0]))]
+    update = "新版本又多了 nftables 这一种，配置文件里写 `mode: nftables` 即可。"
+    # "mode" is prose in an English question: the line writes it only in a setting (as `START REPLICA` in a MySQL
+    # update once joined a question about an app that "starts").
+    assert latest(snap, "which proxy mode should I use today?", chosen) is None
+    # In a Chinese question a Latin word is the name itself.
+    assert latest(snap, "kube-proxy 如今的 mode 有哪些", chosen) == (update, ANY)
+    assert latest(snap, "is there an nftables mode today?", chosen) == (update, ANY)  # named in prose
 
 
 def test_a_how_question_gets_the_short_command_after_the_sentence_that_says_it(trap: Bot) -> None:
