@@ -188,6 +188,9 @@ DIRECTIONS = frozenset("起来 出来 下来 下去 上去 上来 过来 过去 
 # Nor is 成 + 文件 ("挂载成文件", "设成只读"): jieba tags such a verb's complement as a noun, but what follows
 # it is the verb's object, not a new compound.
 COMPLEMENTS = frozenset("成为到作")
+# A feature's name made of known parts qualifies an action (热 + 迁移, 冷 + 启动). A character jieba calls a noun before
+# another noun is most often a verb or a preposition and its object (互相传文件, 照专栏那样): no new name.
+ACTIONS = frozenset({"v", "vn"})
 
 
 def _unseen_chinese(snap: Snapshot, question: str) -> list[tuple[str, bool]]:
@@ -202,7 +205,7 @@ def _unseen_chinese(snap: Snapshot, question: str) -> list[tuple[str, bool]]:
         if len(word) >= 2 and flag in NOUNS and word in _dictionary():
             term, compound = word, False  # a dictionary word: jieba's guesses at unknown ones are often chat (能串)
         elif len(word) == 1 and flag in ("n", "ng") and word not in COMPLEMENTS and len(after[0]) >= 2 \
-                and after[1] in NOUNS | {"v"} and CJK_RUN.fullmatch(after[0]) and after[0] not in DIRECTIONS:
+                and after[1] in ACTIONS and CJK_RUN.fullmatch(after[0]) and after[0] not in DIRECTIONS:
             term, compound = word + after[0], True
         else:
             continue
@@ -217,6 +220,7 @@ def _unseen_chinese(snap: Snapshot, question: str) -> list[tuple[str, bool]]:
 # Capitalised words and acronyms in an English question: product and tool names (Kustomize, Linkerd,
 # IAM), unless they start a sentence.
 PROPER = re.compile(r"(?<![.?!]\s)(?<!^)\b(?:[A-Z][a-z]{2,30}(?:[A-Z][a-z]{1,30})*|[A-Z]{2,8}[a-z]?)\b")
+ACRONYMS = re.compile(r"[A-Z]{2,8}s")
 COMMON = frozenset("""i what how why when where which who does do can could would should will is are was were the a an
     my our your their this that these those it its if in on at for from with without about into after before
     kubernetes""".split())
@@ -230,7 +234,8 @@ def unseen_names(snap: Snapshot, question: str) -> tuple[str, ...]:
     out = []
     for m in PROPER.finditer(question):
         word = normalize(m.group(0))
-        singular = word[:-1] if word.endswith("s") and len(word) > 3 else word  # PVCs, Secrets
+        # PVCs, Secrets, VMs (an acronym's plural however short)
+        singular = word[:-1] if word.endswith("s") and (len(word) > 3 or ACRONYMS.fullmatch(m.group(0))) else word
         known = any(w in snap.idf or snap.mentions(w) or in_glossary(w) or snap.spelling.correct(w)
                     for w in (word, singular))
         if word not in COMMON and not known:
