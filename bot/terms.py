@@ -24,7 +24,8 @@ CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 TOKEN = re.compile(IDENT.pattern + "|" + CJK_RUN.pattern)
 PART_SPLIT = re.compile(r"[./:+#_-]+")
 PLURAL = r"(?:e?s)?"  # a glossary name of several words, written in the plural ("virtual machines")
-HUMP = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # HTTPRoute → HTTP, Route; jdk8 → jdk, 8
+# HTTPRoute → HTTP, Route; jdk8 → jdk, 8; an acronym's plural is the acronym: VMs → VM (not V, Ms), externalIPs → IP.
+HUMP = re.compile(r"[A-Z]{2,}(?=s(?![a-z]))|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 K8S = re.compile(r"(?<![a-z0-9])k8s(?![a-z0-9])")
 QUERY_CHARS = 300  # a question's characters its terms are taken from (the longest development question has 180)
 

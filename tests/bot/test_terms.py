@@ -41,6 +41,8 @@ def test_the_words_inside_a_camel_case_name_match_the_words_written_apart() -> N
     # "readiness gates" finds `readinessGates`, "jdk 8" finds JDK8; the whole name still matches whole.
     assert {"readinessgates", "readiness", "gates"} <= set(tokens("spec.readinessGates"))
     assert {"httproute", "http", "route"} <= set(tokens("HTTPRoute"))
+    # An acronym's plural is the acronym, not a letter and a word: VMs is vm (虚拟机), not v and ms (milliseconds).
+    assert tokens("VMs") == ["vms", "vm"] and "ps" not in tokens("externalIPs") and "ip" in tokens("externalIPs")
     assert {"jdk8", "jdk", "8"} <= set(tokens("JDK8"))
     assert tokens("k8s.io/api") == ["kubernetes.io/api", "kubernetes", "io", "api"]  # k8s is a name, not k, 8, s
     assert tokens("Pod") == ["pod"]  # a plain word has no humps
