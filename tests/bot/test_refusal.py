@@ -141,7 +141,8 @@ def test_a_verbs_complement_and_its_object_are_no_new_compound(bot: Bot) -> None
     assert unseen_words(snap, "k8s 自带的 pod 热迁移怎么开启") == ("热迁移",)  # a compound still is one
     # jieba calls 传 and 照 nouns: before another noun they are a verb and its object, a preposition and its
     # object (both questions were refused by readers who asked them: "专栏没有讲到 传文件", "…照专栏").
-    for question in ("pod 里俩容器要共享个目录互相传文件，emptyDir 就够了吧", "用 kubebuilder 还是照专栏那样拿 code-generator 手撸 informer"):
+    for question in ("pod 里俩容器要共享个目录互相传文件，emptyDir 就够了吧",
+                     "用 kubebuilder 还是照专栏那样拿 code-generator 手撸 informer"):
         assert unseen_words(snap, question) == (), question
     assert "成文件" not in bot.answer("ConfigMap 挂载成文件和环境变量有什么区别").not_covered
 
