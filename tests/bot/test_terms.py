@@ -81,6 +81,10 @@ def test_an_english_questions_plain_words_find_the_chinese_the_notes_write_but_n
     assert "目录" in query_terms("how does a container get its own root directory?")[1]
     # A container's clock is the notes' 系统时间 / 时钟 (it was answered with a DaemonSet's tolerations).
     assert {"时间", "时钟"} <= set(query_terms("can I set the clock inside one container?")[1])
+    # A bare Pod is the notes' 单独创建的 Pod; customers on one cluster are its 租户 (both were answered with
+    # something else: ReplicaSets, RBAC).
+    assert "单独" in query_terms("is there any point in running a bare Pod instead of a Deployment?")[1]
+    assert {"租户", "多租户"} <= set(query_terms("can namespaces separate different customers? what about tenants?")[1])
     # ... and 组件 for "components" (the word otherwise matched only lecture 30's "External Components").
     assert "组件" in query_terms("why is the kubelet not a container like the other components?")[1]
     # ... as words to look up: what is embedded with the question keeps only the glossary's terms.
