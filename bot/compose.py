@@ -70,6 +70,10 @@ LEANS = re.compile(
 ORDINAL = re.compile(rf"^(?:{ORDINAL_WORDS})")
 STEP_NUMERALS = "一二三四五六七八九十"
 NUMBERED = re.compile(r"^第([二三四五六七八九十])(步|点|条|[，,、：:])")  # a numbered step after the first
+# A sentence that names its place in a series of kinds or ways near its start ("驱动 SyncLoop 的第二类事件是…",
+# "Calico 的第二种办法是…"): the series is one list, quoted whole or not at all. (Not 第二个: "第二个例子是…" is one
+# more example.)
+RANKED = re.compile(r"^[^，。：:]{0,24}?第([一二三四五六七八九十])([类种])")
 POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提到|说)|这段|这个例子|以上|"
                          r"这个问题|这种情况|这一点|这类问题|这个现象|this problem|this issue"
                          # "X 就是这样一个程序", "Y 就是这些原因的来源": X is an example of what came before.
@@ -573,7 +577,7 @@ class Composer:
         def alone(c: Candidate) -> bool:
             after = near(c, 1)
             return c.unit.kind == "sentence" and c is not first and not leans(c) and not leans(after) \
-                and not VALUE.match(c.unit.text) \
+                and not VALUE.match(c.unit.text) and not RANKED.match(c.unit.text) \
                 and not announces(c) and not announces(near(c, -1)) \
                 and not (after is not None and after.unit.kind == "code") \
                 and all(said_by[t] > 1 for t in c.terms)
@@ -965,6 +969,8 @@ class Composer:
         same = [x for x in cands if x.section is c.section]
         if c.unit.kind == "item":
             return self.whole_list(c, same)
+        if series := self.ranked_series(c, same):
+            return series if sum(len(x.unit.text) for x in series) <= EXTENDED_CHARS - 80 else []
         if VALUE.match(c.unit.text) and (whole := self.among_values(c, same)):
             return whole
         head = self.leaned_on(c, same)
@@ -994,6 +1000,17 @@ class Composer:
             return [before] if len(before.unit.text) <= CODE_CHARS else None
         further = self.leaned_on(before, same, depth + 1)
         return None if further is None else [*further, before]
+
+    def ranked_series(self, c: Candidate, same: list[Candidate]) -> list[Candidate]:
+        """The sentences of `c`'s section that number kinds as `c` does (第一类…, 第二类…), in order, when `c` is one
+        of them and they run from 第一 without a gap; [] otherwise ("第一个控制平面节点" alone is no series)."""
+        mine = RANKED.match(c.unit.text) if c.unit.kind == "sentence" else None
+        if mine is None:
+            return []
+        series = [(x, m) for x in same if x.unit.kind == "sentence" and (m := RANKED.match(x.unit.text)) is not None
+                  and m.group(2) == mine.group(2)]
+        numbers = [STEP_NUMERALS.index(m.group(1)) for _, m in series]
+        return [x for x, _ in series] if len(series) > 1 and numbers == list(range(len(series))) else []
 
     def step_before(self, c: Candidate, same: list[Candidate]) -> Candidate | None:
         """For "第三步，…": the section's "第二步，…" sentence, however much (the second step's own

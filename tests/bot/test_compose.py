@@ -1044,3 +1044,37 @@ def test_the_composer_leaves_out_another_files_summary_of_what_it_quoted(trap: B
     assert composer.restates(cand("faq/081-calico.md", 0, CALICO_SUMMARY), plan)
     # ... the lecture's own next sentence in the same words is not read so: it makes a point of its own.
     assert not composer.restates(cand("column/35-calico.md", 9, CALICO_SUMMARY), plan)
+
+
+KINDS = ["SyncLoop 不是轮询，而是由几类事件驱动的。", "驱动 SyncLoop 的第一类事件是本节点 Pod 的更新。",
+         "驱动 SyncLoop 的第二类事件是容器生命周期的变化。", "驱动 SyncLoop 的第三类事件是 kubelet 自己的同步周期。",
+         "驱动 SyncLoop 的第四类事件是定时的清理。"]
+
+
+def sentences(texts: list[str], name: str = "SyncLoop", score: float = 0.0) -> list[Candidate]:
+    sec = Section(source="column/45-kubelet.md", name=name, offset=0, text="".join(texts), chunks=(), units=())
+    return [Candidate(unit=Unit("sentence", t, 0, 0), section=sec, rank=1, order=i, score=score)
+            for i, t in enumerate(texts)]
+
+
+def test_a_sentence_numbering_its_kind_comes_with_the_whole_series(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "SyncLoop 处理哪些事件", None, 600, 6)
+    kinds = sentences(KINDS)
+    # "第二类…第三类" alone was quoted for "SyncLoop 到底在循环处理啥": the list cut at both ends.
+    assert [c.order for c in composer.group(kinds[3], kinds)] == [1, 2, 3, 4]
+    # Examples numbered one by one are not a list to quote whole; nor is a series that does not start at 第一.
+    examples = sentences(["第一个例子是 WAR 包与 Tomcat。", "第二个例子是日志收集。"], name="例子")
+    assert composer.group(examples[1], examples) == [examples[1]]
+    gap = sentences(["Calico 的第二种办法是让网关学会路由。", "Calico 的第三种办法是隧道。"], name="跨网段")
+    assert composer.group(gap[1], gap) == [gap[1]]
+
+
+def test_the_sentences_of_a_series_are_not_left_out_to_make_room(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "SyncLoop 处理哪些事件", None, 600, 6)
+    kinds = sentences(KINDS, score=0.1)
+    filler = sentences(["kubelet 还会启动一批 Manager。"], name="Manager", score=0.2)
+    plan = Plan()
+    plan.add(kinds)
+    plan.add(filler)
+    assert composer.make_room(plan, compose.EXTENDED_CHARS - plan.chars + 1, below=0.5)
+    assert all(plan.has(c) for c in kinds[1:]) and not plan.has(filler[0])  # the likelier filler went first
