@@ -1078,3 +1078,29 @@ def test_the_sentences_of_a_series_are_not_left_out_to_make_room(trap: Bot) -> N
     plan.add(filler)
     assert composer.make_room(plan, compose.EXTENDED_CHARS - plan.chars + 1, below=0.5)
     assert all(plan.has(c) for c in kinds[1:]) and not plan.has(filler[0])  # the likelier filler went first
+
+
+def test_a_faq_opening_asked_another_question_than_its_title_leads_with_its_likeliest_sentence(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    real = section(snap, ("faq/002-evicted.md", ""))  # titled "集群里一堆 Evicted 的 Pod 是怎么回事？"
+
+    def ordered(question: str, texts: list[str], scores: list[float]) -> list[str]:
+        text = "".join(texts)
+        sec = Section(real.source, real.name, 0, text, real.chunks, tuple(units_of(text)))
+        cands = [Candidate(unit=u, section=sec, rank=1, order=i, score=s)
+                 for i, (u, s) in enumerate(zip(sec.units, scores, strict=True))]
+        out = Composer(snap, question, None, 600, 6).answer_first([(c, real.chunks[0]) for c in cands])
+        return [c.unit.text for c, _ in out]
+
+    texts = ["Pod 有 Pending、Running 等几个阶段。", "内存不够时，kubelet 按 QoS 从 BestEffort 开始驱逐 Pod。",
+             "被驱逐的 Pod 停在 Failed 阶段。"]
+    # Asked which Pods go first, not what the title asks: the sentence that answers leads, the rest in order.
+    assert ordered("内存紧张时 kubelet 先踢哪些 pod", texts, [0.2, 0.6, 0.3]) == [texts[1], texts[0], texts[2]]
+    # Asked the title's question: the opening answers it in its own order.
+    assert ordered("集群里一堆 Evicted 的 Pod 是怎么回事", texts, [0.2, 0.6, 0.3]) == texts
+    assert ordered("内存紧张时 kubelet 先踢哪些 pod", texts, [0.2, 0.25, 0.3]) == texts  # not much likelier
+    # Not a sentence the next one leans on, nor an item of a list.
+    leaned = [*texts[:2], "因此 BestEffort 的 Pod 最先被驱逐。"]
+    assert ordered("内存紧张时 kubelet 先踢哪些 pod", leaned, [0.2, 0.6, 0.3]) == leaned
+    item = [texts[0], "方案一是按 QoS 从 BestEffort 开始驱逐。", texts[2]]
+    assert ordered("内存紧张时 kubelet 先踢哪些 pod", item, [0.2, 0.6, 0.3]) == item
