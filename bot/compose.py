@@ -1185,9 +1185,10 @@ class Composer:
 
     def answer_first(self, out: list[tuple[Candidate, Chunk]]) -> list[tuple[Candidate, Chunk]]:
         """A FAQ entry's opening leading the answer answers its title's question first; when the reader asks
-        another one (the title has under LEAD_TITLE of its terms), the opening's likeliest sentence, LEAD_RATIO times
-        as likely as its first, leads instead, if it stands alone: it does not lean on what came before, announce a
-        list or a count, number an item (方案一…) or tell the past (早期…), and the next sentence does not lean on it.
+        another one (the question has under LEAD_TITLE of the title's terms), the opening's likeliest sentence,
+        LEAD_RATIO times as likely as its first, leads instead, if it stands alone: it does not lean on what came
+        before, announce a list or a count, number an item (方案一…) or tell the past (早期…), and the next sentence
+        does not lean on it.
         ("deployment 三个副本挂同一个 pvc 报 Multi-Attach error" opened on what each access mode means; it now opens
         on the error's cause. Session 11 moved any section's likeliest sentence: readers preferred that 27 times in 60.)
         """
