@@ -64,7 +64,7 @@ PROMPT_ASKED = 0.2
 ORDINAL_WORDS = r"第[二三四五六七八九十](?:[，,、：:]|步|点|条)|其次"  # the second point of a list
 LEANS = re.compile(
     r"^(?:因此|所以|于是|然后|接着|随后|这(?!一讲|一节|节|篇)|此时|此外|另外|同样|但是?|不过|然而|而且|"
-    r"可见|换句话说|也就是说|总之|反过来|相反|它们?|其|该|上面|上述|前面|以上|如上|对应地|与之相对|否则|再(?!次)|"
+    r"可见|换句话说|也就是说|总之|反过来|相反|它们?|其|该|上面|上述|前面|以上|如上|对应地|与之相对|否则|再(?!次)|没?有这样的|"
     + ORDINAL_WORDS + "|"
     r"Therefore|So |Thus|This |These |That |It |They )")
 ORDINAL = re.compile(rf"^(?:{ORDINAL_WORDS})")

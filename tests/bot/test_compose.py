@@ -489,6 +489,8 @@ def test_a_sentence_opening_on_a_next_step_leans_on_the_one_before() -> None:
     for text in ("然后 init-mysql 判断编号，编号为 0 的 Pod 拷贝 master.cnf。", "接着控制器创建新的 ReplicaSet。",
                  "随后 kubelet 拉起容器。"):
         assert LEANS.match(text), text
+    # ... and one on "no such …": the thing the sentence before named ("没有这样的 Pod" was quoted alone).
+    assert LEANS.match("没有这样的 Pod，就在这个节点上创建一个。")
 
 
 def test_the_second_point_of_a_list_comes_with_the_first() -> None:
