@@ -157,11 +157,20 @@ SHELL = re.compile(r"```(?:bash|sh|shell|console)\b")
 # Asking how to do something: not what happened (怎么回事) nor how a mechanism works (是怎么…的, "how does").
 HOW_TO = re.compile(r"(?<!是)(?:怎么|怎样|如何|咋)(?!回事|样|做到的|实现的|工作的|来的)"
                     r"|\bhow (?:do|can|should|would) (?:i|we|you)\b|\bhow to\b", re.I)
+# A question about something going wrong: its answer is the causes as much as the first command.
+TROUBLE = re.compile(r"排查|怎么办|咋办|报错|一直|卡在|卡住|起不来|失败|为啥|为什么|原因|\bdebug|troubleshoot|"
+                     r"\bstuck\b|\bkeeps?\b|\bfail(?:s|ed|ing|ure)?\b|\bcrash(?:es|ed|ing)?\b|\berrors?\b|\bwhy\b",
+                     re.I)
+# A sentence announcing the causes ("常见原因有这几类。", "磁盘被写满的常见原因有四类："), or a section of them.
+CAUSES = re.compile(r"原因[^。；，]{0,6}?(?:有|分为|分成)[^。；，]{0,4}?"
+                    r"(?:[两二三四五六七八九十几]|这几|以下几)\s*[类种个]")
+CAUSES_HEADING = re.compile(r"常见的?原因")
 # A question asking how: the short shell command right after the sentence that says it answers it.
 NAMES_COMMAND = re.compile(r"命令|\bcommand", re.I)  # a sentence that names the command the block after it runs
 HOW = re.compile(r"怎么|怎样|如何|咋|方法|办法|步骤|命令|\bhow\b|command", re.I)
 
 EXTENDED_CHARS = 600  # a list or code block that is the answer may take the budget this far
+CAUSES_CHARS = 680  # ... and a troubleshooting answer's list of causes beside its commands this far
 WHOLE_SECTION = 1.3  # a section this much over the budget is still shown whole rather than cut
 WHOLE_UNITS = 8  # ... and when it says at most this many units (sentences, list items; not its code blocks)
 WHOLE_FLOOR = 0.15  # units of a section shown whole that score below this share of its best are left out
@@ -386,6 +395,7 @@ class Composer:
         self.asks_now = bool(NOW.search(question))
         self.asks_how = bool(HOW.search(question))
         self.asks_how_to = bool(HOW_TO.search(question))
+        self.asks_trouble = bool(TROUBLE.search(question))
         self.parts = [p for p in PARTS.split(question) if p.strip()]  # a question asked in parts
         self.first = ""  # the source of the answer's first file, once chosen
         self.cands: list[Candidate] = []  # every unit considered, once compose has scored them
@@ -437,6 +447,7 @@ class Composer:
                 break
         self.answer_every_part(cands, plan)
         self.show_how(cands, plan)
+        self.show_causes(cands, plan)
         self.rest_of_entry(cands + self.held, plan)
         self.rest_of_series(cands, plan)
         self.fill(cands, plan)
@@ -555,11 +566,46 @@ class Composer:
                 plan.add(units)
                 return
 
-    def make_room(self, plan: Plan, need: int, below: float) -> bool:
+    def show_causes(self, cands: list[Candidate], plan: Plan) -> None:
+        """A reader whose something goes wrong gets its causes: when the answer comes from a FAQ entry and quotes
+        none of its causes, the entry's list of them comes whole (a sentence announcing the causes with its
+        items, or a short section headed for them), if it fits or sentences standing alone make room
+        ("Pod 一直 CrashLoopBackOff 怎么排查" showed the commands, not the four kinds of cause the entry lists)."""
+        if not self.asks_trouble or not plan.picked:
+            return
+        # The entry the answer leads with: its likeliest sentence's (the answer is read in that order).
+        source = max(plan.picked.values(), key=lambda c: c.score).section.source
+        if not source.startswith("faq/"):
+            return
+        mine = [c for c in cands + self.held if c.section.source == source and not c.framing
+                and not c.section.name.startswith(UPDATE_SECTION)]
+        found: list[list[Candidate]] = []
+        for c in mine:
+            if c.unit.kind == "sentence" and CAUSES.search(c.unit.text):
+                units = self.group(c, cands)
+                if len(units) > 1:
+                    found.append(units)
+        for name in dict.fromkeys(c.section.name for c in mine if CAUSES_HEADING.search(c.section.name)):
+            units = [c for c in mine if c.section.name == name and c.unit.kind != "code"]
+            if units and sum(len(c.unit.text) for c in units) <= EXTENDED_CHARS - 80:
+                found.append(units)
+        if any(not plan.adds(units) for units in found):
+            return
+        found.sort(key=lambda units: not any(plan.has(u) for u in units))  # a list the answer began, first
+        for units in found[:1]:
+            need = plan.adds(units)
+            # Any sentence standing alone but the opening gives way to it, least likely first, even one that
+            # alone says a word of the question (排查时可以…): the causes are what the reader asked.
+            if plan.chars + need <= CAUSES_CHARS or self.make_room(
+                    plan, need, max(c.score for c in plan.picked.values()) + 1, CAUSES_CHARS, keep_terms=False):
+                plan.add(units)
+
+    def make_room(self, plan: Plan, need: int, below: float, limit: int = EXTENDED_CHARS,
+                  keep_terms: bool = True) -> bool:
         """Leave out the plan's least likely sentences (each less likely than `below`, standing alone:
         nothing kept leans on it, it leans on nothing, it is not an item or the lead-in of a block the unit
-        before or after it needs, and it is not the only one with one of the question's terms) until `need`
-        more characters fit; False, and the plan as it was, when they cannot be had."""
+        before or after it needs, and, with `keep_terms`, it is not the only one with one of the question's terms)
+        until `need` more characters fit in `limit`; False, and the plan as it was, when they cannot be had."""
         picked = list(plan.picked.values())
         # The answer's opening sentence stays: it is what the rest is read against.
         first = min(picked, key=lambda c: (c.section.source != self.first, c.rank, c.order)) if picked else None
@@ -584,8 +630,8 @@ class Composer:
                 and not VALUE.match(c.unit.text) and not RANKED.match(c.unit.text) \
                 and not announces(c) and not announces(near(c, -1)) \
                 and not (after is not None and after.unit.kind == "code") \
-                and all(said_by[t] > 1 for t in c.terms)
-        room = EXTENDED_CHARS - plan.chars - need
+                and (not keep_terms or all(said_by[t] > 1 for t in c.terms))
+        room = limit - plan.chars - need
         gone: list[Candidate] = []
         for c in sorted((c for c in picked if c.score < below and alone(c)), key=lambda c: c.score):
             if room >= 0:
@@ -1040,6 +1086,9 @@ class Composer:
         inline = count is not None and listed_inline(text, count)
         if count and not inline and text.rstrip().endswith(("。", ".", "：", ":")) and nxt is not None:
             n = count_value(count.group(1))
+            if not n:  # "这几类": its items are the numbered sentences after it (第一…第二…), or it cannot be quoted
+                run = self.enumeration(nxt, same) if ENUM.match(nxt.unit.text) else None
+                return [nxt, *run] if run else None
             items = self.following(c, same, n)
             return items if len(items) == n else None
         if nxt is None and (carried := self.carried_over(c, same)) != []:
@@ -1048,6 +1097,8 @@ class Composer:
             return None  # announces something that is not there
         if ENUM.match(text) and text.startswith(("第一", "首先", "其一", "一是")):
             return self.enumeration(c, same)
+        if ORDINAL.match(text):  # "第二，…": the items right after it too, as a list is not cut short
+            return self.run_after(c, same, lambda x: ENUM.match(x.unit.text) is not None)
         return self.values(c, same)
 
     def carried_over(self, c: Candidate, same: list[Candidate]) -> list[Candidate] | None:

@@ -1106,3 +1106,55 @@ def test_a_faq_opening_asked_another_question_than_its_title_leads_with_its_like
     assert ordered("内存紧张时 kubelet 先踢哪些 pod", leaned, [0.2, 0.6, 0.3]) == leaned
     item = [texts[0], "方案一是按 QoS 从 BestEffort 开始驱逐。", texts[2]]
     assert ordered("内存紧张时 kubelet 先踢哪些 pod", item, [0.2, 0.6, 0.3]) == item
+
+
+PROTECT = ["保护 Secret 要从几个方面入手。", "第一，用 RBAC 控制谁能读 secrets。", "第二，开启 etcd 的静态加密。",
+           "第三，以 Volume 方式挂载 Secret。", "kubelet 用 tmpfs 存放挂载的 Secret。"]
+
+
+def test_a_numbered_item_comes_with_the_items_after_it_and_a_vague_count_with_its_items(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "secret 安全吗", None, 600, 6)
+    items = sentences(PROTECT, name="保护")
+    # "第二" was quoted with 第一 before it but not 第三 after it: the list cut short.
+    assert [c.order for c in composer.group(items[2], items)] == [1, 2, 3]
+    assert [c.order for c in composer.group(items[3], items)] == [1, 2, 3]
+    # "从几个方面入手" counts no number: its items are the numbered sentences after it...
+    assert [c.order for c in composer.group(items[0], items)] == [0, 1, 2, 3]
+    # ... and with none after it, it announces what is not there: it is not quoted alone.
+    vague = sentences(["常见原因有这几类。", "kubelet 会按指数退避重启容器。"], name="原因")
+    assert composer.group(vague[0], vague) == []
+
+
+CRASH = ["CrashLoopBackOff 表示容器反复退出，先用 kubectl logs --previous 看日志。",
+         "排查时可以先把启动命令改成 sleep。", "常见原因有这几类。", "第一，应用自身报错退出。",
+         "第二，容器被 OOMKilled。", "第三，主进程不在前台。", "第四，livenessProbe 太激进。"]
+
+
+def crash_entry(source: str = "faq/052-crashloopbackoff.md") -> list[Candidate]:
+    sec = Section(source=source, name="", offset=0, text="".join(CRASH), chunks=(), units=())
+    scores = [0.8, 0.5, 0.05, 0.1, 0.1, 0.1, 0.1]
+    return [Candidate(unit=Unit("sentence", t, 0, 0), section=sec, rank=1, order=i, score=s,
+                      terms=frozenset({"排查"} if i == 1 else ()))
+            for i, (t, s) in enumerate(zip(CRASH, scores, strict=True))]
+
+
+def test_a_reader_whose_pod_goes_wrong_gets_the_causes_the_entry_lists(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+
+    def answered(question: str, cands: list[Candidate], max_chars: int = 600) -> list[int]:
+        composer = Composer(snap, question, None, max_chars, 6)
+        plan = Plan()
+        plan.add(cands[:2])
+        composer.show_causes(cands, plan)
+        return sorted(c.order for c in plan.picked.values())
+
+    # "pod 一直 CrashLoopBackOff 怎么排查" showed the commands, not the four kinds of cause: now the list, whole.
+    assert answered("pod 一直 CrashLoopBackOff 怎么排查", crash_entry()) == [0, 1, 2, 3, 4, 5, 6]
+    assert answered("my pod keeps crashing, how do I debug it", crash_entry()) == [0, 1, 2, 3, 4, 5, 6]
+    # Not asked what goes wrong, or not a FAQ entry's list: nothing is added.
+    assert answered("CrashLoopBackOff 的重启间隔是多少", crash_entry()) == [0, 1]
+    assert answered("pod 一直 CrashLoopBackOff 怎么排查", crash_entry("column/15-pod.md")) == [0, 1]
+    # Short of room, a sentence standing alone gives way, even the only one with a word of the question.
+    long = crash_entry()
+    long[1].unit = Unit("sentence", "排查时可以先把启动命令改成 sleep。" * 30, 0, 0)
+    assert answered("pod 一直 CrashLoopBackOff 怎么排查", long) == [0, 2, 3, 4, 5, 6]
