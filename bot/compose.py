@@ -78,6 +78,10 @@ POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提
                          r"这个问题|这种情况|这一点|这类问题|这个现象|this problem|this issue"
                          # "X 就是这样一个程序", "Y 就是这些原因的来源": X is an example of what came before.
                          r"|(?:就|正)是这(?:样一|些)", re.I)
+# "`limits` 则是…上限": the second half of a contrast, whose first half is the sentence before (not 规则, 原则, 否则).
+# (Not "超过 limits 则不会被杀": a condition's result.)
+CONTRASTS = re.compile(r"^(?:(?!规则|原则|准则|法则|细则|否则)[^，。；：:]){1,24}?(?<![规原准法细否])"
+                       r"则(?:是(?!说)|把|让|用|会)")
 POINTS_AHEAD = re.compile(r"如下|下面(?:这|的|那|几)|见下|以下|：\s*$|:\s*$")
 COUNT = re.compile(r"(?<!第)([两二三四五六七八九十几]|\d)\s*"
                    r"(?:种|类|个|步|点|条|层|部分|阶段|方面|件|大|类型|种方式|个阶段)")
@@ -1311,7 +1315,7 @@ def sums_up(text: str, chosen: list[str]) -> bool:
 
 def leans_on_before(text: str) -> bool:
     """The sentence leans on what came before it (因此…, 上面这段…)."""
-    return LEANS.match(text) is not None or POINTS_BACK.search(text) is not None
+    return LEANS.match(text) is not None or POINTS_BACK.search(text) is not None or CONTRASTS.match(text) is not None
 
 
 def is_command(c: Candidate) -> bool:

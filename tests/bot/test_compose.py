@@ -27,6 +27,7 @@ from bot.compose import (
     Section,
     holder,
     is_framing,
+    leans_on_before,
     section,
     sums_up,
 )
@@ -620,6 +621,17 @@ def test_a_sentence_opening_on_zhe_or_naming_an_example_of_what_came_before_lean
     assert POINTS_BACK.search("NVIDIA 的 GPU Device Plugin 就是这样一个程序。")
     assert POINTS_BACK.search("第 42 讲讲的 Predicates 就是这些原因的来源。")
     assert not POINTS_BACK.search("Operator 就是这种范式最典型的应用。")  # 这种 names the sentence's own 范式
+
+
+def test_the_second_half_of_a_contrast_leans_on_the_first() -> None:
+    # "requests 和 limits 到底怎么设" opened on "`limits` 则是…": the requests half was left out.
+    for text in ("`limits` 则是容器运行时真正受到的上限，由 kubelet 通过 Cgroups 强制执行。",
+                 "角色绑定（RoleBinding）则把某个 Role 授予某个或某些 Subject。",
+                 "蓝绿发布（Blue-Green）则是同时部署完整的新旧两套。"):
+        assert leans_on_before(text), text
+    for text in ("容器超过 CPU limits 则不会被杀，只会被限流。",  # a condition's result, not a contrast
+                 "iptables 规则是线性匹配的。", "RBAC 的原则是最小权限。"):
+        assert not leans_on_before(text), text
 
 
 def test_a_faq_entrys_opening_that_points_back_points_at_its_title(trap: Bot) -> None:
