@@ -122,6 +122,7 @@ NAME = r"[A-Za-z][A-Za-z0-9_-]*[A-Za-z0-9]"
 PAIR = re.compile(rf"(?<![A-Za-z0-9_.-])({NAME})\s*(?:和|与|跟|、|/|\band\b|\bor\b|\bvs\.?)\s*"
                   rf"({NAME})(?![A-Za-z0-9_.-])", re.I)  # two names asked side by side
 PARTS = re.compile(r"[？?；;，,]|，?(?:还有|另外|顺便问下?|顺便|以及|and also|also,)")  # where a question's parts meet
+PART_SAID = 0.5  # a part of the question is answered by a unit with this share of its terms' weight
 COMPARED = 0.3  # a comparison's other side is quoted at this share of the usual bar
 SIDE_IDF = 2.0  # ... while a term of the question this distinctive (a side: StatefulSet, /approve) is not quoted yet
 NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|最新|后来|废弃|弃用|移除|删除|删掉|取代|替代|"
@@ -686,12 +687,33 @@ class Composer:
             terms = [t for t in tokens(part) if t in self.weights and not (COMPARISON.fullmatch(t) or HOW.fullmatch(t))]
             if not terms:
                 continue
+            if len(set(terms)) > 1:
+                self.part_in_answer(set(terms), cands, plan)
             self.name_in_answer(max(terms, key=self.weights.__getitem__), cands, plan)
         # Two names asked side by side ("ListAndWatch 和 Allocate 分别是干啥的") are each a part.
         for pair in PAIR.finditer(self.question):
             for name in pair.groups():
                 if (key := name.lower()) in self.weights:
                     self.name_in_answer(key, cands, plan)
+
+    def part_in_answer(self, terms: set[str], cands: list[Candidate], plan: Plan) -> None:
+        """A part's terms said together: when no chosen unit has PART_SAID of their weight, the likeliest unit
+        that has, with what it needs, if it fits. ("节点内存不够的时候先驱逐谁" after "pod 的 QoS 有哪几种": 节点,
+        内存 and 驱逐 were each named somewhere in the answer, the eviction order nowhere.)"""
+        total = sum(self.weights[t] for t in terms)
+
+        def says(c: Candidate) -> bool:
+            return sum(self.weights[t] for t in terms & c.terms) >= PART_SAID * total
+
+        if any(says(c) for c in plan.picked.values()):
+            return
+        found = [c for c in cands if says(c) and c.unit.kind != "code" and not c.framing and not plan.has(c)
+                 and self.quotable(c)]
+        for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
+            units = self.group(c, cands)
+            if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
+                plan.add(units)
+                return
 
     def name_in_answer(self, key: str, cands: list[Candidate], plan: Plan) -> None:
         """When no chosen unit names `key`, the likeliest unit that does, with what it needs, if it fits."""

@@ -1170,3 +1170,29 @@ def test_a_reader_whose_pod_goes_wrong_gets_the_causes_the_entry_lists(trap: Bot
     long = crash_entry()
     long[1].unit = Unit("sentence", "排查时可以先把启动命令改成 sleep。" * 30, 0, 0)
     assert answered("pod 一直 CrashLoopBackOff 怎么排查", long) == [0, 2, 3, 4, 5, 6]
+
+
+def test_a_part_of_the_question_whose_words_are_each_named_somewhere_is_still_answered(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "pod 的 QoS 有哪几种？节点内存不够的时候先驱逐谁", None, 600, 6)
+    composer.weights = {"pod": 0.5, "qos": 3.0, "节点": 1.0, "内存": 2.4, "不够": 3.9, "先": 2.2, "驱逐": 3.1}
+    composer.first = "faq/006-qos.md"  # the answer's own file: its sentences may be quoted however unlikely
+
+    def unit(order: int, text: str, terms: set[str], score: float) -> Candidate:
+        sec = Section(source="faq/006-qos.md", name="", offset=0, text=text, chunks=(), units=())
+        return Candidate(unit=Unit("sentence", text, 0, 0), section=sec, rank=1, order=order, score=score,
+                         terms=frozenset(terms))
+
+    classes = unit(0, "QoS 一共三种，决定节点资源紧张时 Pod 被驱逐的先后。", {"qos", "节点", "驱逐", "pod"}, 0.6)
+    memory = unit(1, "Guaranteed 要求每个容器都设置 CPU 和内存的 limits。", {"内存"}, 0.5)
+    order = unit(2, "节点出现内存压力时，kubelet 按 QoS 从低到高的顺序驱逐。", {"节点", "内存", "驱逐"}, 0.1)
+    plan = Plan()
+    plan.add([classes, memory])
+    # 节点, 内存 and 驱逐 are each in the answer, but no sentence says the eviction order: it is added.
+    composer.answer_every_part([classes, memory, order], plan)
+    assert plan.has(order)
+    # A part one chosen sentence already says is not answered twice.
+    plan = Plan()
+    plan.add([classes, order])
+    other = unit(3, "节点内存紧张时 kubelet 驱逐 BestEffort 的 Pod。", {"节点", "内存", "驱逐"}, 0.05)
+    composer.answer_every_part([classes, order, other], plan)
+    assert not plan.has(other)
