@@ -687,7 +687,8 @@ class Composer:
             terms = [t for t in tokens(part) if t in self.weights and not (COMPARISON.fullmatch(t) or HOW.fullmatch(t))]
             if not terms:
                 continue
-            if len(set(terms)) > 1:
+            # (A comparison's sides are each named below: one sentence need not say both.)
+            if len(set(terms)) > 1 and not COMPARISON.search(part) and not PAIR.search(part):
                 self.part_in_answer(set(terms), cands, plan)
             self.name_in_answer(max(terms, key=self.weights.__getitem__), cands, plan)
         # Two names asked side by side ("ListAndWatch 和 Allocate 分别是干啥的") are each a part.
