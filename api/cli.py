@@ -24,7 +24,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from api.settings import Settings  # noqa: E402
 from api.terminal import json_text, printable  # noqa: E402
-from bot.answer import lecture_tag  # noqa: E402
+from bot.answer import place  # noqa: E402
 from bot.errors import KqaError  # noqa: E402
 from bot.history import Asked, Report  # noqa: E402
 from bot.settings_check import InvalidSettings, load  # noqa: E402
@@ -105,7 +105,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def where(lecture: int | None, title: str, section: str, source: str, page: int | None = None) -> str:
     """A passage's place, as one line: the corpus's titles and file names are shown, never obeyed."""
     at = f", p. {page}" if page is not None else ""
-    return printable(f"{lecture_tag(lecture)}{title} › {section}  ({source}{at})")
+    return printable(f"{place(lecture, title, section, source)}  ({source}{at})")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -336,6 +336,15 @@ def lecture_tag(lecture: int | None) -> str:
     return f"第{lecture:02d}讲 " if lecture is not None else ""
 
 
+def place(lecture: int | None, title: str, section: str, source: str) -> str:
+    """Where a cited passage is, as the CLI and Slack name it: "第06讲 Cgroups › CPU" for a note; a FAQ entry as
+    one ("FAQ（第37讲）kube-proxy 的…？"), as its title is a reader's question, not the lecture's title (a reader
+    took "第37讲 <the entry's question> ›" for the lecture's). The section only when it has a name of its own."""
+    tag = (f"FAQ（{lecture_tag(lecture).strip()}）" if lecture is not None else "FAQ ") \
+        if source.startswith("faq/") else lecture_tag(lecture)
+    return tag + title + (f" › {section}" if section and section != title else "")
+
+
 def ms_since(started: float) -> float:
     """Milliseconds since `started` (a perf_counter reading), as answers report them."""
     return round((time.perf_counter() - started) * 1000, 2)

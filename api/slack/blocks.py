@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.answer import Answer, Citation, lecture_tag
+from bot.answer import Answer, Citation, place
 from bot.bot import Reply
 from bot.terms import is_chinese
 
@@ -96,8 +96,8 @@ def _safe_cut(escaped: str, room: int) -> int:
 
 
 def lecture_label(c: Citation) -> str:
-    section = f" › {clip(c.section, TITLE_CHARS)}" if c.section and c.section != c.title else ""
-    return f"{lecture_tag(c.lecture)}{clip(c.title, TITLE_CHARS)}{section}"
+    section = "" if c.section == c.title else clip(c.section, TITLE_CHARS)
+    return place(c.lecture, clip(c.title, TITLE_CHARS), section, c.source)
 
 
 def citation_block(c: Citation) -> Block:

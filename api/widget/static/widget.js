@@ -34,6 +34,7 @@
       refused: "专栏里没有找到答案", stop: "。", sources: "出处", closest: "最接近的段落",
       context: "结合上文理解：", sep: "、",
       lecture: (n) => `第${String(n).padStart(2, "0")}讲`,
+      faq: (lecture) => (lecture ? `FAQ（${lecture}）` : "FAQ "),
       cite: (n, where) => `出处 ${n}：${where}`,
       source: "阅读原文",
       ask: "这个回答有帮助吗？", up: "有帮助", down: "没帮助",
@@ -64,6 +65,7 @@
       refused: "Not covered by the column", stop: ". ", sources: "Sources", closest: "Closest passages",
       context: "Read together with earlier turns: ", sep: ", ",
       lecture: (n) => `Lecture ${n}`,
+      faq: (lecture) => (lecture ? `FAQ (${lecture}) · ` : "FAQ · "),
       cite: (n, where) => `Source ${n}: ${where}`,
       source: "Read the source",
       ask: "Was this answer helpful?", up: "Helpful", down: "Not helpful",
@@ -694,9 +696,11 @@ textarea::placeholder{color:var(--muted);opacity:1}
       v.fb.replaceChildren(this.feedback(v) || "");
     }
 
+    /** A FAQ entry is named as one: its title is a reader's question, not its lecture's title. */
     where(v, c) {
-      const lecture = c.lecture == null || c.lecture === "" ? "" : `${v.t.lecture(c.lecture)} · `;
-      return lecture + String(c.title ?? "");
+      const lecture = c.lecture == null || c.lecture === "" ? "" : v.t.lecture(c.lecture);
+      const faq = String(c.source ?? "").startsWith("faq/");
+      return (faq ? v.t.faq(lecture) : lecture && `${lecture} · `) + String(c.title ?? "");
     }
 
     prose(text) {

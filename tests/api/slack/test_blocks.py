@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -91,6 +92,11 @@ def test_citation_context_names_lecture_title_section_quote_and_link() -> None:
     assert line.endswith("<https://example.org/a?x=1&amp;y=2|原文>")
     no_link = sb.citation_block(cite(1, url=None, lecture=None))["elements"][0]["text"]
     assert no_link.startswith("*[1]* Cgroups") and "<http" not in no_link
+    # A FAQ entry is named as one: its title is a reader's question, not the lecture's title.
+    entry = replace(cite(3, lecture=15), source="faq/052-crashloopbackoff.md",
+                    title="Pod 一直 CrashLoopBackOff 怎么办？", section="")
+    faq = sb.citation_block(entry)["elements"][0]["text"]
+    assert faq.startswith("*[3]* FAQ（第15讲）Pod 一直 CrashLoopBackOff 怎么办？\n")
 
 
 def test_passages_modal_within_view_limits() -> None:

@@ -670,6 +670,9 @@ def test_html_in_the_corpus_is_shown_as_text(tabs, xss_site: str) -> None:
     expect(hostile.first.locator("a")).to_have_count(0)  # url: javascript:… is not a link
     assert in_shadow(tab, "return root.querySelectorAll('img, script, iframe, object, embed').length") == 0
     assert tab.page.evaluate("document.querySelectorAll('img').length") == 0
+    # A FAQ entry is named as one (its title is a reader's question, not lecture 7's title), still as text.
+    faq = ask(tab, "镜像层为什么只读？").locator(".card", has_text="alert('faq')")
+    expect(faq.first.locator(".where")).to_have_text("FAQ（第07讲）镜像层为什么只读？<b onmouseover=alert('faq')>")
     tab.page.wait_for_timeout(300)
     shot(tab, "09-xss-as-text")
     # (the tabs fixture asserts no dialog opened and no script error happened)
