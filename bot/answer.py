@@ -232,8 +232,8 @@ def lead_in(chunks: list[Chunk]) -> str:
     from which lectures (a FAQ entry counts for the lecture it belongs to)."""
     lectures = list(dict.fromkeys(c.lecture for c in chunks if c.lecture is not None))
     notes = {c.lecture: c.title for c in chunks if c.lecture is not None and not c.source.startswith("faq/")}
-    faq = any(c.source.startswith("faq/") for c in chunks)
-    source = "the column's Chinese notes and FAQ" if faq else "the column's Chinese notes"
+    kinds = {"FAQ" if c.source.startswith("faq/") else "notes" for c in chunks}
+    source = "the column's Chinese " + " and ".join(k for k in ("notes", "FAQ") if k in kinds)  # only what it quotes
     if not lectures:
         return f"Quoted from {source}:"
     if len(lectures) == 1:

@@ -13,7 +13,7 @@ import pytest
 
 from api.settings import Settings
 from bot import compose
-from bot.answer import MARKER, Answer, extract, gather, latest, speaks_to
+from bot.answer import MARKER, Answer, extract, gather, latest, lead_in, speaks_to
 from bot.bot import Bot
 from bot.compose import (
     FRAMING,
@@ -34,6 +34,7 @@ from bot.compose import (
 from bot.evaluate import cited_exactly, segments
 from bot.retrieve import Hit, Retriever
 from bot.terms import tokens
+from corpus.chunk import Chunk
 from corpus.sentences import Unit, units_of
 from index.build import build_index
 from index.embed import Embedder
@@ -360,10 +361,16 @@ def test_one_fact_once_across_a_faq_entry_and_a_note(trap: Bot) -> None:
 def test_an_english_question_gets_an_english_lead_in_naming_the_lecture(trap: Bot) -> None:
     ans = trap.answer("what are the phases of a pod?")
     first, rest = ans.answer.split("\n", 1)
-    assert first.startswith("Quoted from the column's Chinese notes") and "on lecture 14" in first, first
+    assert first.startswith("Quoted from the column's Chinese ") and "on lecture 14" in first, first
     assert not MARKER.search(first)
     assert MARKER.search(rest) and cited_exactly(ans.answer, quotes_of(ans))
     assert trap.answer("Pod 的 phase 有哪几种？").answer.split("\n")[0].startswith("Pod")  # none for Chinese
+    # It names what it quotes: notes, FAQ entries, or both (a reader read "notes and FAQ" over FAQ entries alone).
+    def chunk(source: str) -> Chunk:
+        return Chunk(id=source, text="", source=source, title="Pod", lecture=14, section="", start=0, end=0, hash="")
+    assert lead_in([chunk("faq/052-crash.md")]) == "Quoted from the column's Chinese FAQ on lecture 14:"
+    assert lead_in([chunk("column/14-pod.md"), chunk("faq/052-crash.md")]).startswith(
+        "Quoted from the column's Chinese notes and FAQ on lecture 14")
 
 
 def test_an_update_that_speaks_to_the_subject_ends_the_answer(trap: Bot) -> None:
