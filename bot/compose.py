@@ -588,7 +588,9 @@ class Composer:
         for c in mine:
             if c.unit.kind == "sentence" and CAUSES.search(c.unit.text):
                 units = self.group(c, cands)
-                if len(units) > 1:
+                count = announced_count(c.unit.text)
+                # Its items after it, or in the sentence itself ("丢请求的原因还有四类：第一，…；第二，…").
+                if len(units) > 1 or (units and count is not None and listed_inline(c.unit.text, count)):
                     found.append(units)
         for name in dict.fromkeys(c.section.name for c in mine if CAUSES_HEADING.search(c.section.name)):
             units = [c for c in mine if c.section.name == name and c.unit.kind != "code"]
@@ -1113,7 +1115,10 @@ class Composer:
         inline = count is not None and listed_inline(text, count)
         if count and not inline and text.rstrip().endswith(("。", ".", "：", ":")) and nxt is not None:
             n = count_value(count.group(1))
-            if not n:  # "这几类": its items are the numbered sentences after it (第一…第二…), or it cannot be quoted
+            if not n:  # "这几类": its items are the numbered sentences after it (第一…第二…, 第一类…第二类…), or it
+                # cannot be quoted
+                if (series := self.ranked_series(nxt, same)) and series[0] is nxt:
+                    return series
                 run = self.enumeration(nxt, same) if ENUM.match(nxt.unit.text) else None
                 return [nxt, *run] if run else None
             items = self.following(c, same, n)

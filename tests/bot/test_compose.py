@@ -1142,6 +1142,9 @@ def test_a_numbered_item_comes_with_the_items_after_it_and_a_vague_count_with_it
     # ... and with none after it, it announces what is not there: it is not quoted alone.
     vague = sentences(["常见原因有这几类。", "kubelet 会按指数退避重启容器。"], name="原因")
     assert composer.group(vague[0], vague) == []
+    # ... and so are the kinds a series numbers after it ("由几类事件驱动的。驱动 SyncLoop 的第一类事件…").
+    kinds = sentences(KINDS)
+    assert [c.order for c in composer.group(kinds[0], kinds)] == [0, 1, 2, 3, 4]
 
 
 CRASH = ["CrashLoopBackOff 表示容器反复退出，先用 kubectl logs --previous 看日志。",
@@ -1170,6 +1173,11 @@ def test_a_reader_whose_pod_goes_wrong_gets_the_causes_the_entry_lists(trap: Bot
     # "pod 一直 CrashLoopBackOff 怎么排查" showed the commands, not the four kinds of cause: now the list, whole.
     assert answered("pod 一直 CrashLoopBackOff 怎么排查", crash_entry()) == [0, 1, 2, 3, 4, 5, 6]
     assert answered("my pod keeps crashing, how do I debug it", crash_entry()) == [0, 1, 2, 3, 4, 5, 6]
+    # A list of causes inside the sentence that announces them comes as that sentence.
+    entry = crash_entry()
+    said = Unit("sentence", "丢请求的原因还有两类：第一，长连接；第二，缓存。", 0, 0)
+    inline = [*entry[:2], Candidate(unit=said, section=entry[0].section, rank=1, order=2, score=0.05)]
+    assert answered("滚动更新还是丢请求，为啥", inline) == [0, 1, 2]
     # Not asked what goes wrong, or not a FAQ entry's list: nothing is added.
     assert answered("CrashLoopBackOff 的重启间隔是多少", crash_entry()) == [0, 1]
     assert answered("pod 一直 CrashLoopBackOff 怎么排查", crash_entry("column/15-pod.md")) == [0, 1]
