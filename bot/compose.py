@@ -572,22 +572,24 @@ class Composer:
                 return
 
     def show_causes(self, cands: list[Candidate], plan: Plan) -> None:
-        """A reader whose something goes wrong gets its causes: when the answer comes from a FAQ entry and quotes
-        none of its causes, the entry's list of them comes whole (a sentence announcing the causes with its
-        items, or a short section headed for them), if it fits or sentences standing alone make room
-        ("Pod 一直 CrashLoopBackOff 怎么排查" showed the commands, not the four kinds of cause the entry lists)."""
+        """A reader whose something goes wrong gets its causes: when the answer leads with a FAQ entry and does not
+        quote its list of causes whole, the list comes whole (a sentence announcing the causes with its items, or a
+        short section headed for them; one the answer began first), up to CAUSES_CHARS, sentences standing alone
+        making room ("Pod 一直 CrashLoopBackOff 怎么排查" showed the commands, not the four kinds of cause the entry
+        lists)."""
         if not self.asks_trouble or not plan.picked:
             return
         # The entry the answer leads with: its likeliest sentence's (the answer is read in that order).
         source = max(plan.picked.values(), key=lambda c: c.score).section.source
         if not source.startswith("faq/"):
             return
-        mine = [c for c in cands + self.held if c.section.source == source and not c.framing
+        every = cands + self.held  # the entry's sections held in reserve too
+        mine = [c for c in every if c.section.source == source and not c.framing
                 and not c.section.name.startswith(UPDATE_SECTION)]
         found: list[list[Candidate]] = []
         for c in mine:
             if c.unit.kind == "sentence" and CAUSES.search(c.unit.text):
-                units = self.group(c, cands)
+                units = self.group(c, every)
                 count = announced_count(c.unit.text)
                 # Its items after it, or in the sentence itself ("丢请求的原因还有四类：第一，…；第二，…").
                 if len(units) > 1 or (units and count is not None and listed_inline(c.unit.text, count)):
@@ -1115,8 +1117,9 @@ class Composer:
         inline = count is not None and listed_inline(text, count)
         if count and not inline and text.rstrip().endswith(("。", ".", "：", ":")) and nxt is not None:
             n = count_value(count.group(1))
-            if not n:  # "这几类": its items are the numbered sentences after it (第一…第二…, 第一类…第二类…), or it
-                # cannot be quoted
+            # "这几类", "从几个方面": its items are the numbered sentences after it (第一…第二…, 第一类…第二类…);
+            # without them it is not quoted.
+            if not n:
                 if (series := self.ranked_series(nxt, same)) and series[0] is nxt:
                     return series
                 run = self.enumeration(nxt, same) if ENUM.match(nxt.unit.text) else None
