@@ -123,6 +123,8 @@ PAIR = re.compile(rf"(?<![A-Za-z0-9_.-])({NAME})\s*(?:和|与|跟|、|/|\band\b|
                   rf"({NAME})(?![A-Za-z0-9_.-])", re.I)  # two names asked side by side
 PARTS = re.compile(r"[？?；;，,]|，?(?:还有|另外|顺便问下?|顺便|以及|and also|also,)")  # where a question's parts meet
 PART_SAID = 0.5  # a part of the question is answered by a unit with this share of its terms' weight
+EVALUATIVE = re.compile(r"更|较|慢|快|稳定|性能|开销|代价|优势|优点|缺点|好处|坏处|适合|线性|规模|瓶颈")
+CONTRAST = 2.0  # a comparison's sentence that judges one side is this much likelier to answer
 COMPARED = 0.3  # a comparison's other side is quoted at this share of the usual bar
 SIDE_IDF = 2.0  # ... while a term of the question this distinctive (a side: StatefulSet, /approve) is not quoted yet
 NOW = re.compile(r"现在|现状|如今|目前|还能|还在|还有用|新版|最新|后来|废弃|弃用|移除|删除|删掉|取代|替代|"
@@ -750,7 +752,10 @@ class Composer:
             if len(sections) == 1:
                 return
             limit = 2
-        pool = [(c, c.score * (0.5 + 0.5 * score / best_section), group) for group, score in sections
+        # (A sentence judging one side of a comparison weighs more here, where a file's units are chosen, not in
+        # which section answers.)
+        pool = [(c, c.score * (0.5 + 0.5 * score / best_section) * (CONTRAST if self.contrasts(c) else 1.0), group)
+                for group, score in sections
                 for c in group if c.unit.kind != "code" and not c.framing and self.quotable(c)
                 and (needs is None or needs & c.terms or any(t in c.unit.text.lower() for t in needs))]
         if not pool:
@@ -987,6 +992,14 @@ class Composer:
             for c, score in zip(prose, scores, strict=True):
                 c.score = float(score)
         return competing
+
+    def contrasts(self, c: Candidate) -> bool:
+        """In a comparison, a sentence that judges one side ("IPVS 用哈希表查找，规模大时性能更稳定"): names some but
+        not all of the sides, in words that weigh (更, 慢, 性能, 适合…)."""
+        if not self.compares or len(self.sides) < 2:
+            return False
+        named = sum(s in c.terms for s in self.sides)
+        return 0 < named < len(self.sides) and EVALUATIVE.search(c.unit.text) is not None
 
     def sections(self, hits: list[Hit]) -> list[tuple[Section, int]]:
         """The hits' sections with their best rank, then each file's lead section (rank 0) if not

@@ -1211,3 +1211,29 @@ def test_a_part_of_the_question_whose_words_are_each_named_somewhere_is_still_an
     other = unit(3, "节点内存紧张时 kubelet 驱逐 BestEffort 的 Pod。", {"节点", "内存", "驱逐"}, 0.05)
     composer.answer_every_part([classes, order, other], plan)
     assert not plan.has(other)
+
+
+def test_a_comparisons_sentence_judging_one_side_weighs_more_when_the_files_units_are_chosen(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "kube-proxy 的 iptables 模式和 ipvs 模式有什么区别", None, 200, 6)
+    composer.sides = ["iptables", "ipvs"]
+    both = "kube-proxy 的 iptables 模式和 IPVS 模式都运行在每个节点上，监听 Service 的变化。"
+    ipvs = "IPVS 模式下，kube-proxy 把每个 ClusterIP 绑定到名为 kube-ipvs0 的虚拟网卡上。"
+    chains = ("iptables 模式下，包依次经过 KUBE-SERVICES 链、KUBE-SVC-xxx 链和 KUBE-SEP-xxx 链："
+              "第一条按 ClusterIP 和端口匹配 Service，第二条按概率随机选一个后端，"
+              "第三条把目标地址 DNAT 成那个 Pod 的 IP 和端口。")
+    texts = [(both, {"iptables", "ipvs"}, 0.85), (ipvs, {"ipvs"}, 0.6), (chains, {"iptables"}, 0.5),
+             ("IPVS 用哈希表查找，规模大时性能更稳定。", {"ipvs"}, 0.2)]
+    sec = Section(source="faq/088-kube-proxy.md", name="", offset=0, text="".join(t for t, _, _ in texts), chunks=(),
+                  units=())
+    cands = [Candidate(unit=Unit("sentence", t, 0, i), section=sec, rank=1, order=i, score=s, terms=frozenset(terms))
+             for i, (t, terms, s) in enumerate(texts)]
+    for c in cands:
+        c.features[1] = 1.0  # each has the question's terms: none is off its topic
+    assert composer.contrasts(cands[3]) and not composer.contrasts(cands[0]) and not composer.contrasts(cands[1])
+    plan = Plan()
+    composer.first = sec.source
+    composer.quote_file([(cands, 0.9)], plan, 200)
+    # "IPVS 用哈希表查找，规模大时性能更稳定" is the difference asked about, though its score alone is below the bar.
+    assert plan.has(cands[3]), [c.unit.text[:12] for c in plan.picked.values()]
+    other = Composer(trap.retriever.snapshot(), "IPVS 模式是怎么工作的", None, 300, 6)
+    assert not other.contrasts(cands[3])  # not a comparison
