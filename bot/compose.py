@@ -1130,11 +1130,13 @@ class Composer:
         inline = count is not None and listed_inline(text, count)
         if count and not inline and text.rstrip().endswith(("。", ".", "：", ":")) and nxt is not None:
             n = count_value(count.group(1))
-            # "这几类", "从几个方面": its items are the numbered sentences after it (第一…第二…, 第一类…第二类…);
-            # without them it is not quoted.
+            # Kinds a series numbers after it (第一类…第二类…, however much lies between them) are its items.
+            series = self.ranked_series(nxt, same)
+            if series and series[0] is nxt and (not n or len(series) == n):
+                return series
+            # "这几类", "从几个方面": its items are the numbered sentences after it (第一…第二…); without them it is
+            # not quoted.
             if not n:
-                if (series := self.ranked_series(nxt, same)) and series[0] is nxt:
-                    return series
                 run = self.enumeration(nxt, same) if ENUM.match(nxt.unit.text) else None
                 return [nxt, *run] if run else None
             items = self.following(c, same, n)

@@ -1145,6 +1145,11 @@ def test_a_numbered_item_comes_with_the_items_after_it_and_a_vague_count_with_it
     # ... and so are the kinds a series numbers after it ("由几类事件驱动的。驱动 SyncLoop 的第一类事件…").
     kinds = sentences(KINDS)
     assert [c.order for c in composer.group(kinds[0], kinds)] == [0, 1, 2, 3, 4]
+    # A count's kinds are its items however much lies between them (FAQ 053's causes, a how-to between the second
+    # and the third), not the sentences that happen to follow it.
+    pulls = sentences(["常见原因有三类。", "第一类原因是镜像名写错。", "第二类原因是没配凭证。",
+                       "凭证放进 Secret 里引用。", "第三类原因是网络问题。"], name="拉取")
+    assert [c.order for c in composer.group(pulls[0], pulls)] == [0, 1, 2, 4]
 
 
 CRASH = ["CrashLoopBackOff 表示容器反复退出，先用 kubectl logs --previous 看日志。",
