@@ -16,7 +16,8 @@ CORPUS = ROOT / "corpus"
 SETS = [ROOT / "tests" / "data" / name
         for name in ("answers-dev.jsonl", "dev-ops.jsonl", "answers-dev-en.jsonl", "answers-dev-en-2.jsonl",
                      "answers-reads.jsonl", "answers-reads-2.jsonl", "answers-reads-3.jsonl", "answers-reads-4.jsonl",
-                     "answers-reads-5.jsonl", "answers-reads-6.jsonl", "held-out-answers.jsonl")]
+                     "answers-reads-5.jsonl", "answers-reads-6.jsonl", "answers-reads-7.jsonl",
+                     "held-out-answers.jsonl")]
 
 
 def nugget(*patterns: str) -> Nugget:
