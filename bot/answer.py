@@ -265,8 +265,8 @@ def latest(snap: Snapshot, question: str, chosen: list[tuple[Candidate | None, C
                 weight = sum(snap.idf[t] for t in shared)
                 # A word the line writes only as code (`START REPLICA`) is not what an English question's prose
                 # word ("the app starts") asks about.
-                prose = unit.text if chinese else CODE_SPAN.sub(" ", unit.text)
-                if asked & terms_of(snap, prose)[1] and (best is None or weight > best[0]):
+                said = have if chinese else terms_of(snap, CODE_SPAN.sub(" ", unit.text))[1]
+                if asked & said and (best is None or weight > best[0]):
                     holder_chunk = holder(sec, unit)
                     if holder_chunk is not None:
                         best = (weight, unit.text, holder_chunk)

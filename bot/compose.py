@@ -22,6 +22,7 @@ It works as a careful editor who may only quote:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -600,16 +601,14 @@ class Composer:
             units = [c for c in mine if c.section.name == name and c.unit.kind != "code"]
             if units and sum(len(c.unit.text) for c in units) <= EXTENDED_CHARS - 80:
                 found.append(units)
-        if any(not plan.adds(units) for units in found):
+        if not found or any(not plan.adds(units) for units in found):
             return
-        found.sort(key=lambda units: not any(plan.has(u) for u in units))  # a list the answer began, first
-        for units in found[:1]:
-            need = plan.adds(units)
-            # Any sentence standing alone but the opening gives way to it, least likely first, even one that
-            # alone says a word of the question (排查时可以…): the causes are what the reader asked.
-            if plan.chars + need <= CAUSES_CHARS or self.make_room(
-                    plan, need, max(c.score for c in plan.picked.values()) + 1, CAUSES_CHARS, keep_terms=False):
-                plan.add(units)
+        units = min(found, key=lambda units: not any(plan.has(u) for u in units))  # a list the answer began, first
+        need = plan.adds(units)
+        # Any sentence standing alone but the opening gives way to it, least likely first, even one that alone
+        # says a word of the question (排查时可以…): the causes are what the reader asked.
+        if plan.chars + need <= CAUSES_CHARS or self.make_room(plan, need, math.inf, CAUSES_CHARS, keep_terms=False):
+            plan.add(units)
 
     def make_room(self, plan: Plan, need: int, below: float, limit: int = EXTENDED_CHARS,
                   keep_terms: bool = True) -> bool:
@@ -712,23 +711,20 @@ class Composer:
         def says(c: Candidate) -> bool:
             return sum(self.weights[t] for t in terms & c.terms) >= PART_SAID * total
 
-        if any(says(c) for c in plan.picked.values()):
-            return
-        found = [c for c in cands if says(c) and c.unit.kind != "code" and not c.framing and not plan.has(c)
-                 and self.quotable(c)]
-        for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
-            units = self.group(c, cands)
-            if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
-                plan.add(units)
-                return
+        if not any(says(c) for c in plan.picked.values()):
+            self.add_likeliest(says, cands, plan)
 
     def name_in_answer(self, key: str, cands: list[Candidate], plan: Plan) -> None:
         """When no chosen unit names `key`, the likeliest unit that does, with what it needs, if it fits."""
-        if plan.names(key):
-            return
-        # A Latin term counts inside a longer name too: "required" in requiredDuringScheduling….
-        found = [c for c in cands if (key in c.terms or (key.isascii() and key in c.unit.text.lower()))
-                 and c.unit.kind != "code" and not c.framing and not plan.has(c) and self.quotable(c)]
+        if not plan.names(key):
+            # A Latin term counts inside a longer name too: "required" in requiredDuringScheduling….
+            self.add_likeliest(lambda c: key in c.terms or (key.isascii() and key in c.unit.text.lower()), cands, plan)
+
+    def add_likeliest(self, wanted: Callable[[Candidate], bool], cands: list[Candidate], plan: Plan) -> None:
+        """Of the quotable units not chosen yet that are `wanted`, the likeliest of the first three that comes with
+        what it needs, says something new and fits."""
+        found = [c for c in cands if c.unit.kind != "code" and not c.framing and not plan.has(c) and self.quotable(c)
+                 and wanted(c)]
         for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
             units = self.group(c, cands)
             if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
@@ -1148,7 +1144,7 @@ class Composer:
         if ENUM.match(text) and text.startswith(("第一", "首先", "其一", "一是")):
             return self.enumeration(c, same)
         if ORDINAL.match(text):  # "第二，…": the items right after it too, as a list is not cut short
-            return self.run_after(c, same, lambda x: ENUM.match(x.unit.text) is not None)
+            return self.enumeration(c, same) or []
         return self.values(c, same)
 
     def carried_over(self, c: Candidate, same: list[Candidate]) -> list[Candidate] | None:

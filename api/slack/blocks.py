@@ -96,8 +96,7 @@ def _safe_cut(escaped: str, room: int) -> int:
 
 
 def lecture_label(c: Citation) -> str:
-    section = "" if c.section == c.title else clip(c.section, TITLE_CHARS)
-    return place(c.lecture, clip(c.title, TITLE_CHARS), section, c.source)
+    return place(c.lecture, clip(c.title, TITLE_CHARS), clip(c.section, TITLE_CHARS), c.source)
 
 
 def citation_block(c: Citation) -> Block:
