@@ -631,8 +631,10 @@ class Composer:
             return c is not None and leans_on_before(c.unit.text)
 
         def announces(c: Candidate | None) -> bool:
+            # A count with none of its items after it in the answer leads into nothing there (the Terminating
+            # entry's "两个实例同时写同一份数据…" kept its three causes out).
             return c is not None and bool(ENUM.match(c.unit.text) or POINTS_AHEAD.search(c.unit.text)
-                                          or announced_count(c.unit.text))
+                                          or (announced_count(c.unit.text) and near(c, 1) is not None))
 
         def alone(c: Candidate) -> bool:
             after = near(c, 1)

@@ -1190,6 +1190,12 @@ def test_a_reader_whose_pod_goes_wrong_gets_the_causes_the_entry_lists(trap: Bot
     long = crash_entry()
     long[1].unit = Unit("sentence", "排查时可以先把启动命令改成 sleep。" * 30, 0, 0)
     assert answered("pod 一直 CrashLoopBackOff 怎么排查", long) == [0, 2, 3, 4, 5, 6]
+    # ... and so does one with a count ("两个实例同时写…") but none of its items after it: it leads into nothing.
+    # (The Terminating entry's three causes did not fit beside such a sentence on StatefulSets.)
+    stateful = crash_entry()
+    warning = "强制删除后两个实例同时写同一份数据会造成数据损坏" + "，排查时要小心" * 85 + "。"
+    stateful[1].unit = Unit("sentence", warning, 0, 0)
+    assert answered("pod 一直 CrashLoopBackOff 怎么排查", stateful) == [0, 2, 3, 4, 5, 6]
 
 
 def test_a_part_of_the_question_whose_words_are_each_named_somewhere_is_still_answered(trap: Bot) -> None:
