@@ -173,11 +173,15 @@ TROUBLE = re.compile(r"排查|怎么办|咋办|报错|一直|卡在|卡住|起�
 CAUSES = re.compile(r"原因[^。；，]{0,6}?(?:有|分为|分成)[^。；，]{0,4}?"
                     r"(?:[两二三四五六七八九十几]|这几|以下几)\s*[类种个]")
 CAUSES_HEADING = re.compile(r"常见的?原因")
+# A section of a FAQ entry headed for the fix ("怎么缓解", "正确的做法", "常用瘦身手段"), and a question asking for one.
+FIX_HEADING = re.compile(r"怎么(?:处理|缓解|解决|修|清理|办)|(?:缓解|解决)办法|正确的做法|该怎么做|手段|修复")
+FIX = re.compile(r"怎么办|咋办|怎么(?:处理|缓解|解决|修|弄|搞)|fix|solve|resolve|mitigat", re.I)
 # A question asking how: the short shell command right after the sentence that says it answers it.
 NAMES_COMMAND = re.compile(r"命令|\bcommand", re.I)  # a sentence that names the command the block after it runs
 HOW = re.compile(r"怎么|怎样|如何|咋|方法|办法|步骤|命令|\bhow\b|command", re.I)
 
 EXTENDED_CHARS = 600  # a list or code block that is the answer may take the budget this far
+FIX_CHARS = 300  # a section headed for the fix this short comes whole
 CAUSES_CHARS = 680  # ... and a troubleshooting answer's list of causes beside its commands this far
 WHOLE_SECTION = 1.3  # a section this much over the budget is still shown whole rather than cut
 WHOLE_UNITS = 8  # ... and when it says at most this many units (sentences, list items; not its code blocks)
@@ -456,6 +460,7 @@ class Composer:
         self.answer_every_part(cands, plan)
         self.show_how(cands, plan)
         self.show_causes(cands, plan)
+        self.show_fix(cands, plan)
         self.rest_of_entry(cands + self.held, plan)
         self.rest_of_series(cands, plan)
         self.fill(cands, plan)
@@ -608,6 +613,28 @@ class Composer:
         # Any sentence standing alone but the opening gives way to it, least likely first, even one that alone
         # says a word of the question (排查时可以…): the causes are what the reader asked.
         if plan.chars + need <= CAUSES_CHARS or self.make_room(plan, need, math.inf, CAUSES_CHARS, keep_terms=False):
+            plan.add(units)
+
+    def show_fix(self, cands: list[Candidate], plan: Plan) -> None:
+        """A reader who asks how to fix or do something gets the fix: when the answer leads with a FAQ entry with a
+        section headed for it ("怎么缓解", "常用瘦身手段") and does not quote it whole, its sentences come (without its
+        code) when they are short, else its likeliest sentence with what it needs, if they fit or less likely
+        sentences make room ("my docker image is 1.5GB, how do I make it smaller" got why images grow and
+        .dockerignore, not multi-stage builds or a smaller base image)."""
+        if not self.first.startswith("faq/") or not (self.asks_how_to or FIX.search(self.question)):
+            return
+        every = cands + self.held
+        mine = [c for c in every if c.section.source == self.first and FIX_HEADING.search(c.section.name)
+                and c.unit.kind != "code" and not c.framing]
+        missing = [c for c in mine if not plan.has(c)]
+        if not missing:
+            return
+        best = max(missing, key=lambda c: c.score)
+        section = [c for c in mine if c.section is best.section]
+        units = section if sum(len(c.unit.text) for c in section) <= FIX_CHARS else self.group(best, every)
+        need = plan.adds(units) if units else 0
+        if units and not any(self.restates(c, plan) for c in units if not plan.has(c)) \
+                and (plan.chars + need <= EXTENDED_CHARS or self.make_room(plan, need, best.score)):
             plan.add(units)
 
     def make_room(self, plan: Plan, need: int, below: float, limit: int = EXTENDED_CHARS,

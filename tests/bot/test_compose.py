@@ -1198,6 +1198,44 @@ def test_a_reader_whose_pod_goes_wrong_gets_the_causes_the_entry_lists(trap: Bot
     assert answered("pod 一直 CrashLoopBackOff 怎么排查", stateful) == [0, 2, 3, 4, 5, 6]
 
 
+def shrink_entry(source: str = "faq/020-shrink.md") -> list[Candidate]:
+    def unit(name: str, order: int, text: str, score: float) -> Candidate:
+        sec = sections[name]
+        return Candidate(unit=Unit("sentence", text, 0, 0), section=sec, rank=1, order=order, score=score)
+
+    sections = {name: Section(source=source, name=name, offset=0, text="", chunks=(), units=())
+                for name in ("", "常用瘦身手段")}
+    return [unit("", 0, "镜像大多是因为基础镜像太重。", 0.6), unit("", 1, "后一层删除文件不会让镜像变小。", 0.5),
+            unit("常用瘦身手段", 0, "把安装和清理写在同一条 RUN 指令里。", 0.05),
+            unit("常用瘦身手段", 1, "用多阶段构建把编译环境和运行环境分开。", 0.04),
+            unit("常用瘦身手段", 2, "写好 .dockerignore。", 0.08)]
+
+
+def test_a_reader_who_asks_how_gets_the_section_headed_for_the_fix(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+
+    def answered(question: str, cands: list[Candidate]) -> list[tuple[str, int]]:
+        composer = Composer(snap, question, None, 600, 6)
+        composer.first = cands[0].section.source
+        plan = Plan()
+        plan.add([*cands[:2], cands[4]])  # the entry's opening, and one item of the fix that happened to score
+        composer.show_fix(cands, plan)
+        return sorted((c.section.name, c.order) for c in plan.picked.values())
+
+    whole = [("", 0), ("", 1), ("常用瘦身手段", 0), ("常用瘦身手段", 1), ("常用瘦身手段", 2)]
+    # "how do I make it smaller" got why images grow and .dockerignore, not the builds that shrink them.
+    assert answered("my docker image is 1.5GB, how do I make it smaller", shrink_entry()) == whole
+    assert answered("镜像太大了怎么办", shrink_entry()) == whole
+    # Not asked how, or not a FAQ entry's fix: nothing is added.
+    assert answered("为什么镜像这么大", shrink_entry()) == whole[:2] + whole[4:]
+    assert answered("镜像太大了怎么办", shrink_entry("column/07-image.md")) == whole[:2] + whole[4:]
+    # A long section: its likeliest sentence not quoted yet.
+    long = shrink_entry()
+    for c in long[2:4]:
+        c.unit = Unit("sentence", c.unit.text * 12, 0, 0)
+    assert answered("镜像太大了怎么办", long) == whole[:3] + whole[4:]
+
+
 def test_a_part_of_the_question_whose_words_are_each_named_somewhere_is_still_answered(trap: Bot) -> None:
     composer = Composer(trap.retriever.snapshot(), "pod 的 QoS 有哪几种？节点内存不够的时候先驱逐谁", None, 600, 6)
     composer.weights = {"pod": 0.5, "qos": 3.0, "节点": 1.0, "内存": 2.4, "不够": 3.9, "先": 2.2, "驱逐": 3.1}
