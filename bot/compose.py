@@ -175,7 +175,11 @@ CAUSES = re.compile(r"原因[^。；，]{0,6}?(?:有|分为|分成)[^。；，]{
 CAUSES_HEADING = re.compile(r"常见的?原因")
 # A section of a FAQ entry headed for the fix ("怎么缓解", "正确的做法", "常用瘦身手段"), and a question asking for one.
 FIX_HEADING = re.compile(r"怎么(?:处理|缓解|解决|修|清理|办)|(?:缓解|解决)办法|正确的做法|该怎么做|手段|修复")
-FIX = re.compile(r"怎么办|咋办|怎么(?:处理|缓解|解决|修|弄|搞)|fix|solve|resolve|mitigat", re.I)
+FIX = re.compile(r"怎么办|咋办|怎么(?:处理|缓解|解决|修|弄|搞)|\bfix\b|\bsolve\b|\bresolve\b|\bmitigat", re.I)
+CHOOSE_HEADING = re.compile(r"怎么选|如何选择|选型|取舍")
+CHOOSE = re.compile(r"选哪|用哪|怎么选|该用|which (?:one )?should|when should i use|when to use", re.I)
+# What a question asks for, and the heading of the section of a FAQ entry that gives it.
+ASKED_FOR = ((FIX, FIX_HEADING), (CHOOSE, CHOOSE_HEADING))
 # A question asking how: the short shell command right after the sentence that says it answers it.
 NAMES_COMMAND = re.compile(r"命令|\bcommand", re.I)  # a sentence that names the command the block after it runs
 HOW = re.compile(r"怎么|怎样|如何|咋|方法|办法|步骤|命令|\bhow\b|command", re.I)
@@ -616,15 +620,17 @@ class Composer:
             plan.add(units)
 
     def show_fix(self, cands: list[Candidate], plan: Plan) -> None:
-        """A reader who asks how to fix or do something gets the fix: when the answer leads with a FAQ entry with a
-        section headed for it ("怎么缓解", "常用瘦身手段") and does not quote it whole, its sentences come (without its
+        """A reader who asks how to fix or do something gets the fix, and one who asks which to choose gets the
+        choice: when the answer leads with a FAQ entry with a section headed for it ("怎么缓解", "常用瘦身手段",
+        "怎么选") and does not quote it whole, its sentences come (without its
         code) when they are short, else its likeliest sentence with what it needs, if they fit or less likely
         sentences make room ("my docker image is 1.5GB, how do I make it smaller" got why images grow and
         .dockerignore, not multi-stage builds or a smaller base image)."""
-        if not self.first.startswith("faq/") or not (self.asks_how_to or FIX.search(self.question)):
+        if not self.first.startswith("faq/"):
             return
+        headings = [h for asks, h in ASKED_FOR if asks.search(self.question) or (h is FIX_HEADING and self.asks_how_to)]
         every = cands + self.held
-        mine = [c for c in every if c.section.source == self.first and FIX_HEADING.search(c.section.name)
+        mine = [c for c in every if c.section.source == self.first and any(h.search(c.section.name) for h in headings)
                 and c.unit.kind != "code" and not c.framing]
         missing = [c for c in mine if not plan.has(c)]
         if not missing:

@@ -1226,9 +1226,18 @@ def test_a_reader_who_asks_how_gets_the_section_headed_for_the_fix(trap: Bot) ->
     # "how do I make it smaller" got why images grow and .dockerignore, not the builds that shrink them.
     assert answered("my docker image is 1.5GB, how do I make it smaller", shrink_entry()) == whole
     assert answered("镜像太大了怎么办", shrink_entry()) == whole
+    assert answered("the image is too big, any fix?", shrink_entry()) == whole
     # Not asked how, or not a FAQ entry's fix: nothing is added.
     assert answered("为什么镜像这么大", shrink_entry()) == whole[:2] + whole[4:]
     assert answered("镜像太大了怎么办", shrink_entry("column/07-image.md")) == whole[:2] + whole[4:]
+    # Asked which to choose: the section headed for the choice.
+    choice = shrink_entry()
+    choose = Section(source="faq/020-shrink.md", name="怎么选", offset=0, text="", chunks=(), units=())
+    for c in choice[2:]:
+        c.section = choose
+    assert answered("alpine or distroless, which should I use", choice) == sorted(
+        [("", 0), ("", 1), ("怎么选", 0), ("怎么选", 1), ("怎么选", 2)])
+    assert answered("alpine 和 distroless 有啥区别", choice) == [("", 0), ("", 1), ("怎么选", 2)]
     # A long section: its likeliest sentence not quoted yet.
     long = shrink_entry()
     for c in long[2:4]:
