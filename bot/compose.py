@@ -167,7 +167,8 @@ HOW_TO = re.compile(r"(?<!是)(?:怎么|怎样|如何|咋)(?!回事|样|做到�
                     r"|\bhow (?:do|can|should|would) (?:i|we|you)\b|\bhow to\b", re.I)
 # A question about something going wrong: its answer is the causes as much as the first command.
 TROUBLE = re.compile(r"排查|怎么办|咋办|报错|一直|卡在|卡住|起不来|失败|为啥|为什么|原因|\bdebug|troubleshoot|"
-                     r"\bstuck\b|\bkeeps?\b|\bfail(?:s|ed|ing|ure)?\b|\bcrash(?:es|ed|ing)?\b|\berrors?\b|\bwhy\b",
+                     r"\bstuck\b|\bkeeps?\b|\bnever\b|收不到|不生效|没生效|\bfail(?:s|ed|ing|ure)?\b|\bcrash(?:es|ed|ing)?\b|"
+                     r"\berrors?\b|\bwhy\b",
                      re.I)
 # A sentence announcing the causes ("常见原因有这几类。", "磁盘被写满的常见原因有四类："), or a section of them.
 CAUSES = re.compile(r"原因[^。；，]{0,6}?(?:有|分为|分成)[^。；，]{0,4}?"

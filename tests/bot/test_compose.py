@@ -1178,6 +1178,8 @@ def test_a_reader_whose_pod_goes_wrong_gets_the_causes_the_entry_lists(trap: Bot
     # "pod 一直 CrashLoopBackOff 怎么排查" showed the commands, not the four kinds of cause: now the list, whole.
     assert answered("pod 一直 CrashLoopBackOff 怎么排查", crash_entry()) == [0, 1, 2, 3, 4, 5, 6]
     assert answered("my pod keeps crashing, how do I debug it", crash_entry()) == [0, 1, 2, 3, 4, 5, 6]
+    assert answered("the app never seems to get SIGTERM", crash_entry()) == [0, 1, 2, 3, 4, 5, 6]
+    assert answered("改了 dnsConfig 不生效", crash_entry()) == [0, 1, 2, 3, 4, 5, 6]
     # A list of causes inside the sentence that announces them comes as that sentence.
     entry = crash_entry()
     said = Unit("sentence", "丢请求的原因还有两类：第一，长连接；第二，缓存。", 0, 0)
