@@ -617,7 +617,8 @@ class Composer:
         need = plan.adds(units)
         # Any sentence standing alone but the opening gives way to it, least likely first, even one that alone
         # says a word of the question (排查时可以…): the causes are what the reader asked.
-        if plan.chars + need <= CAUSES_CHARS or self.make_room(plan, need, math.inf, CAUSES_CHARS, keep_terms=False):
+        if plan.chars + need <= CAUSES_CHARS or self.make_room(plan, need, math.inf, CAUSES_CHARS, keep_terms=False,
+                                                                  keep_counts=False):
             plan.add(units)
 
     def show_fix(self, cands: list[Candidate], plan: Plan) -> None:
@@ -645,11 +646,13 @@ class Composer:
             plan.add(units)
 
     def make_room(self, plan: Plan, need: int, below: float, limit: int = EXTENDED_CHARS,
-                  keep_terms: bool = True) -> bool:
+                  keep_terms: bool = True, keep_counts: bool = True) -> bool:
         """Leave out the plan's least likely sentences (each less likely than `below`, standing alone:
         nothing kept leans on it, it leans on nothing, it is not an item or the lead-in of a block the unit
         before or after it needs, and, with `keep_terms`, it is not the only one with one of the question's terms)
-        until `need` more characters fit in `limit`; False, and the plan as it was, when they cannot be had."""
+        until `need` more characters fit in `limit`; False, and the plan as it was, when they cannot be had.
+        A sentence with a count is a lead-in; without `keep_counts`, only when its items follow it in the answer or
+        in the sentence itself (for a list of causes, "两个实例同时写同一份数据…" gives way)."""
         picked = list(plan.picked.values())
         # The answer's opening sentence stays: it is what the rest is read against.
         first = min(picked, key=lambda c: (c.section.source != self.first, c.rank, c.order)) if picked else None
@@ -665,10 +668,9 @@ class Composer:
             return c is not None and leans_on_before(c.unit.text)
 
         def announces(c: Candidate | None) -> bool:
-            # A count with none of its items after it in the answer leads into nothing there (the Terminating
-            # entry's "两个实例同时写同一份数据…" kept its three causes out).
-            return c is not None and bool(ENUM.match(c.unit.text) or POINTS_AHEAD.search(c.unit.text)
-                                          or (announced_count(c.unit.text) and near(c, 1) is not None))
+            count = announced_count(c.unit.text) if c is not None else None
+            return c is not None and bool(ENUM.match(c.unit.text) or POINTS_AHEAD.search(c.unit.text) or (
+                count is not None and (keep_counts or near(c, 1) is not None or listed_inline(c.unit.text, count))))
 
         def alone(c: Candidate) -> bool:
             after = near(c, 1)

@@ -1198,6 +1198,11 @@ def test_a_reader_whose_pod_goes_wrong_gets_the_causes_the_entry_lists(trap: Bot
     warning = "强制删除后两个实例同时写同一份数据会造成数据损坏" + "，排查时要小心" * 85 + "。"
     stateful[1].unit = Unit("sentence", warning, 0, 0)
     assert answered("pod 一直 CrashLoopBackOff 怎么排查", stateful) == [0, 2, 3, 4, 5, 6]
+    # A count whose items the sentence names itself is a list: it stays.
+    listed = crash_entry()
+    levels = "标准定义了三个级别，从宽到严依次是 privileged、baseline 和 restricted" + "，排查时要小心" * 85 + "。"
+    listed[1].unit = Unit("sentence", levels, 0, 0)
+    assert answered("pod 一直 CrashLoopBackOff 怎么排查", listed) == [0, 1]
 
 
 def shrink_entry(source: str = "faq/020-shrink.md") -> list[Candidate]:
