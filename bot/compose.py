@@ -419,6 +419,7 @@ class Composer:
         # The other FAQ entries' sections (see sections) and their units, scored: only rest_of_entry reads them.
         self.reserve: set[tuple[str, str]] = set()
         self.held: list[Candidate] = []
+        self.retrieved: set[tuple[str, str]] = set()  # the sections the passages came from
 
     def compose(self, hits: list[Hit]) -> list[tuple[Candidate, Chunk]]:
         """The units of the answer in reading order, each with the chunk it is quoted from: from
@@ -624,16 +625,18 @@ class Composer:
     def show_fix(self, cands: list[Candidate], plan: Plan) -> None:
         """A reader who asks how to fix or do something gets the fix, and one who asks which to choose gets the
         choice: when the answer leads with a FAQ entry with a section headed for it ("怎么缓解", "常用瘦身手段",
-        "怎么选") and does not quote it whole, its sentences come (without its
-        code) when they are short, else its likeliest sentence with what it needs, if they fit or less likely
-        sentences make room ("my docker image is 1.5GB, how do I make it smaller" got why images grow and
-        .dockerignore, not multi-stage builds or a smaller base image)."""
-        if not self.first.startswith("faq/"):
-            return
+        "怎么选"), or a passage came from such a section of another entry, and the answer does not quote it whole,
+        its sentences come (without its code) when they are short, else its likeliest sentence with what it needs,
+        if they fit or less likely sentences make room ("my docker image is 1.5GB, how do I make it smaller" got
+        why images grow and .dockerignore, not multi-stage builds or a smaller base image)."""
         headings = [h for asks, h in ASKED_FOR if asks.search(self.question) or (h is FIX_HEADING and self.asks_how_to)]
         every = cands + self.held
-        mine = [c for c in every if c.section.source == self.first and any(h.search(c.section.name) for h in headings)
-                and c.unit.kind != "code" and not c.framing]
+        headed = [c for c in every if c.section.source.startswith("faq/") and c.unit.kind != "code" and not c.framing
+                  and any(h.search(c.section.name) for h in headings)]
+        # The answer's own entry's section; else one a passage came from (retrieval found the fix itself: "CPU 被
+        # throttle 了怎么办" was answered from the lecture, FAQ 008's "怎么缓解" the second passage).
+        mine = [c for c in headed if c.section.source == self.first] \
+            or [c for c in headed if (c.section.source, c.section.name) in self.retrieved]
         missing = [c for c in mine if not plan.has(c)]
         if not missing:
             return
@@ -977,6 +980,7 @@ class Composer:
         sections held in reserve go to `held`)."""
         out: list[Candidate] = []
         spans = [(h.chunk.source, h.chunk.start, h.chunk.end) for h in hits]
+        self.retrieved = {(h.chunk.source, h.chunk.section) for h in hits}
         for sec, rank in self.sections(hits):
             heading_match = self.match(heading(sec))
             thought = "思考题" in sec.name and not self.about_lecture

@@ -1245,6 +1245,16 @@ def test_a_reader_who_asks_how_gets_the_section_headed_for_the_fix(trap: Bot) ->
     assert answered("alpine or distroless, which should I use", choice) == sorted(
         [("", 0), ("", 1), ("怎么选", 0), ("怎么选", 1), ("怎么选", 2)])
     assert answered("alpine 和 distroless 有啥区别", choice) == [("", 0), ("", 1), ("怎么选", 2)]
+    # An answer from a lecture gets a FAQ entry's fix when a passage came from that section itself.
+    composer = Composer(snap, "CPU 被 throttle 了怎么办", None, 600, 6)
+    composer.first = "column/40-qos.md"
+    plan = Plan()
+    plan.add(shrink_entry()[:1])
+    composer.show_fix(shrink_entry(), plan)
+    assert len(plan.picked) == 1  # not retrieved: the entry's fix is another question's
+    composer.retrieved = {("faq/020-shrink.md", "常用瘦身手段")}
+    composer.show_fix(shrink_entry(), plan)
+    assert sorted(k[1:] for k in plan.picked) == [("", 0), *whole[2:]]
     # A long section: its likeliest sentence not quoted yet.
     long = shrink_entry()
     for c in long[2:4]:
