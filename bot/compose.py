@@ -179,8 +179,9 @@ FIX_HEADING = re.compile(r"怎么(?:处理|缓解|解决|修|清理|办)|(?:缓�
 FIX = re.compile(r"怎么办|咋办|怎么(?:处理|缓解|解决|修|弄|搞)|\bfix\b|\bsolve\b|\bresolve\b|\bmitigat", re.I)
 CHOOSE_HEADING = re.compile(r"怎么选|如何选择|选型|取舍")
 CHOOSE = re.compile(r"选哪|用哪|怎么选|该用|which (?:one )?should|when should i use|when to use", re.I)
-# What a question asks for, and the heading of the section of a FAQ entry that gives it.
-ASKED_FOR = ((FIX, FIX_HEADING), (CHOOSE, CHOOSE_HEADING))
+# What a question asks for, and the heading of the section of a FAQ entry that gives it (how to do something: the
+# fix too).
+ASKED_FOR = ((FIX, FIX_HEADING), (HOW_TO, FIX_HEADING), (CHOOSE, CHOOSE_HEADING))
 # A question asking how: the short shell command right after the sentence that says it answers it.
 NAMES_COMMAND = re.compile(r"命令|\bcommand", re.I)  # a sentence that names the command the block after it runs
 HOW = re.compile(r"怎么|怎样|如何|咋|方法|办法|步骤|命令|\bhow\b|command", re.I)
@@ -629,7 +630,7 @@ class Composer:
         its sentences come (without its code) when they are short, else its likeliest sentence with what it needs,
         if they fit or less likely sentences make room ("my docker image is 1.5GB, how do I make it smaller" got
         why images grow and .dockerignore, not multi-stage builds or a smaller base image)."""
-        headings = [h for asks, h in ASKED_FOR if asks.search(self.question) or (h is FIX_HEADING and self.asks_how_to)]
+        headings = [heading for asks, heading in ASKED_FOR if asks.search(self.question)]
         every = cands + self.held
         headed = [c for c in every if c.section.source.startswith("faq/") and c.unit.kind != "code" and not c.framing
                   and any(h.search(c.section.name) for h in headings)]
@@ -671,9 +672,12 @@ class Composer:
             return c is not None and leans_on_before(c.unit.text)
 
         def announces(c: Candidate | None) -> bool:
-            count = announced_count(c.unit.text) if c is not None else None
-            return c is not None and bool(ENUM.match(c.unit.text) or POINTS_AHEAD.search(c.unit.text) or (
-                count is not None and (keep_counts or near(c, 1) is not None or listed_inline(c.unit.text, count))))
+            if c is None:
+                return False
+            if ENUM.match(c.unit.text) or POINTS_AHEAD.search(c.unit.text):
+                return True
+            count = announced_count(c.unit.text)
+            return count is not None and (keep_counts or near(c, 1) is not None or listed_inline(c.unit.text, count))
 
         def alone(c: Candidate) -> bool:
             after = near(c, 1)
