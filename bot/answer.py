@@ -340,8 +340,12 @@ def place(lecture: int | None, title: str, section: str, source: str) -> str:
     """Where a cited passage is, as the CLI and Slack name it: "第06讲 Cgroups › CPU" for a note; a FAQ entry as
     one ("FAQ（第37讲）kube-proxy 的…？"), as its title is a reader's question, not the lecture's title (a reader
     took "第37讲 <the entry's question> ›" for the lecture's). The section only when it has a name of its own."""
-    tag = (f"FAQ（{lecture_tag(lecture).strip()}）" if lecture is not None else "FAQ ") \
-        if source.startswith("faq/") else lecture_tag(lecture)
+    if not source.startswith("faq/"):
+        tag = lecture_tag(lecture)
+    elif lecture is None:
+        tag = "FAQ "
+    else:
+        tag = f"FAQ（{lecture_tag(lecture).strip()}）"
     return tag + title + (f" › {section}" if section and section != title else "")
 
 

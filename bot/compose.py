@@ -644,9 +644,10 @@ class Composer:
         best = max(missing, key=lambda c: c.score)
         section = [c for c in mine if c.section is best.section]
         units = section if sum(len(c.unit.text) for c in section) <= FIX_CHARS else self.group(best, every)
-        need = plan.adds(units) if units else 0
-        if units and not any(self.restates(c, plan) for c in units if not plan.has(c)) \
-                and (plan.chars + need <= EXTENDED_CHARS or self.make_room(plan, need, best.score)):
+        if not units or any(self.restates(c, plan) for c in units if not plan.has(c)):
+            return
+        need = plan.adds(units)
+        if plan.chars + need <= EXTENDED_CHARS or self.make_room(plan, need, best.score):
             plan.add(units)
 
     def make_room(self, plan: Plan, need: int, below: float, limit: int = EXTENDED_CHARS,
