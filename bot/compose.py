@@ -212,6 +212,7 @@ FILL, FILL_SECTIONS = 0.7, 3
 FILL_CHARS = 160
 SAME_MEANING = 0.975  # cosine of two units' vectors above which they say the same thing
 SAME_ELSEWHERE = 0.94  # ... when they come from different files
+NEW_TERMS = 0.25  # a unit with this share of the question's term weight not said yet adds, however close its vector
 SAME_PAIRS = 0.6  # share of a unit's character pairs in another (or, from another file, in the chosen units together)
 COVERED = 0.6  # how much a unit is worth when every question term it has is in the answer already
 CODE_CHARS = 420  # longest code block quoted whole
@@ -742,11 +743,13 @@ class Composer:
             if len(set(terms)) > 1 and not COMPARISON.search(part) and not PAIR.search(part):
                 self.part_in_answer(set(terms), cands, plan)
             self.name_in_answer(max(terms, key=self.weights.__getitem__), cands, plan)
-        # Two names asked side by side ("ListAndWatch 和 Allocate 分别是干啥的") are each a part.
+        # Two names asked side by side ("ListAndWatch 和 Allocate 分别是干啥的") are each a part; when the corpus knows
+        # both ("Cilium 和 Calico 选哪个"), a side the answer never names takes the room of less likely sentences.
         for pair in PAIR.finditer(self.question):
-            for name in pair.groups():
-                if (key := name.lower()) in self.weights:
-                    self.name_in_answer(key, cands, plan)
+            keys = [name.lower() for name in pair.groups()]
+            for key in keys:
+                if key in self.weights:
+                    self.name_in_answer(key, cands, plan, room=all(k in self.weights for k in keys))
 
     def part_in_answer(self, terms: set[str], cands: list[Candidate], plan: Plan) -> None:
         """A part's terms said together: when no chosen unit has PART_SAID of their weight, the likeliest unit
@@ -760,20 +763,26 @@ class Composer:
         if not any(says(c) for c in plan.picked.values()):
             self.add_likeliest(says, cands, plan)
 
-    def name_in_answer(self, key: str, cands: list[Candidate], plan: Plan) -> None:
-        """When no chosen unit names `key`, the likeliest unit that does, with what it needs, if it fits."""
+    def name_in_answer(self, key: str, cands: list[Candidate], plan: Plan, room: bool = False) -> None:
+        """When no chosen unit names `key`, the likeliest unit that does, with what it needs, if it fits (with `room`,
+        making room for it)."""
         if not plan.names(key):
             # A Latin term counts inside a longer name too: "required" in requiredDuringScheduling….
-            self.add_likeliest(lambda c: key in c.terms or (key.isascii() and key in c.unit.text.lower()), cands, plan)
+            self.add_likeliest(lambda c: key in c.terms or (key.isascii() and key in c.unit.text.lower()), cands, plan,
+                               room)
 
-    def add_likeliest(self, wanted: Callable[[Candidate], bool], cands: list[Candidate], plan: Plan) -> None:
+    def add_likeliest(self, wanted: Callable[[Candidate], bool], cands: list[Candidate], plan: Plan,
+                      room: bool = False) -> None:
         """Of the quotable units not chosen yet that are `wanted`, the likeliest of the first three that comes with
-        what it needs, says something new and fits."""
+        what it needs, says something new and fits (with `room`: fits once less likely sentences make room)."""
         found = [c for c in cands if c.unit.kind != "code" and not c.framing and not plan.has(c) and self.quotable(c)
                  and wanted(c)]
         for c in sorted(found, key=lambda c: c.score, reverse=True)[:3]:
             units = self.group(c, cands)
-            if units and not self.restates(c, plan) and plan.chars + plan.adds(units) <= EXTENDED_CHARS:
+            if not units or self.restates(c, plan):
+                continue
+            need = plan.adds(units)
+            if plan.chars + need <= EXTENDED_CHARS or (room and self.make_room(plan, need, c.score)):
                 plan.add(units)
                 return
 
@@ -1289,12 +1298,18 @@ class Composer:
     def restates(self, c: Candidate, plan: Plan) -> bool:
         """`c` says what a chosen unit already says, in other words or in another source: their
         vectors nearly coincide, or most of the shorter one's character pairs are in the other; or, from
-        another file, it sums up what several chosen units say."""
+        another file, it sums up what several chosen units say. Closeness in meaning does not count for a unit with
+        NEW_TERMS of the question's term weight that no chosen unit has: "Kata…兼容性几乎与普通虚拟机相同" is close to
+        "区别在于 Kata 用轻量级虚拟机…" and answers "兼容性呢". (Its words still do: "…拿不到真实的客户端 IP" after
+        "…客户端的 IP 丢失" from another file is the same sentence.)"""
         key = (c.section.source, c.section.name, c.unit.text)
         mine = [p for p in plan.picked.values() if p.section.source == c.section.source]
         others = [p for p in plan.picked.values() if p.section.source != c.section.source]
         # Within a file a close neighbour usually adds a detail; from another file it usually repeats.
-        return says_again(self.snap, key, mine, SAME_MEANING) or says_again(self.snap, key, others, SAME_ELSEWHERE) \
+        within, elsewhere = SAME_MEANING, SAME_ELSEWHERE
+        if sum(self.weights.get(t, 0.0) for t in c.terms if not plan.names(t)) >= NEW_TERMS * self.total:
+            within = elsewhere = math.inf  # close in meaning, but it says more of what was asked: only the words count
+        return says_again(self.snap, key, mine, within) or says_again(self.snap, key, others, elsewhere) \
             or sums_up(c.unit.text, [p.unit.text for p in others])
 
     def vector(self, c: Candidate) -> np.ndarray | None:

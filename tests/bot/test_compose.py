@@ -694,6 +694,32 @@ def test_two_names_asked_side_by_side_are_both_named(trap: Bot) -> None:
     assert plan.has(cands[1])
 
 
+def test_a_side_of_a_choice_the_answer_never_names_takes_the_room_of_less_likely_sentences(trap: Bot) -> None:
+    # "Cilium 和 Calico 选哪个" was answered with Flannel and Calico only, Cilium's one sentence did not fit.
+    def plan_and_cilium(question: str) -> tuple[Plan, Candidate, Composer]:
+        composer = Composer(trap.retriever.snapshot(), question, None, 600, 6)
+        composer.weights = {"cilium": 4.7, "calico": 3.8}
+        composer.first = "faq/081-calico.md"
+        text = "Calico 是一个纯三层方案。\n" + "\n".join(f"Calico 的第{i}个细节" + "，细节" * 90 + "。" for i in (1, 2))
+        sec = Section(composer.first, "x", 0, text, (), tuple(units_of(text)))
+        calico = [Candidate(u, sec, 1, i, score=s, terms=frozenset({"calico"}))
+                  for i, (u, s) in enumerate(zip(sec.units, (0.9, 0.1, 0.1), strict=True))]
+        note = "基于 eBPF 的 Cilium 近年来非常流行，它可以替代大量 iptables 规则。"
+        other = Section("column/35-layer3.md", "现状", 0, note, (), tuple(units_of(note)))
+        cilium = Candidate(other.units[0], other, 2, 0, score=0.33, terms=frozenset({"cilium"}))
+        plan = Plan()
+        plan.add(calico)
+        assert plan.chars + len(note) > 600  # it does not fit as the answer stands
+        composer.answer_every_part([*calico, cilium], plan)
+        return plan, cilium, composer
+
+    plan, cilium, _ = plan_and_cilium("Cilium 和 Calico 选哪个")
+    assert plan.has(cilium) and plan.chars <= 600
+    # A name beside a word the corpus does not know ("client-go and why") is no side of a choice: nothing gives way.
+    plan, cilium, _ = plan_and_cilium("Cilium 和 foo 选哪个")
+    assert not plan.has(cilium)
+
+
 def test_a_thought_questions_answer_to_another_prompt_is_not_an_answer(trap: Bot) -> None:
     # A 思考题 section answers several prompts; what it says under one the reader did not ask about
     # ("常见原因包括：…" under the stateful-apps prompt) answers another question.
@@ -1065,6 +1091,57 @@ def test_the_composer_leaves_out_another_files_summary_of_what_it_quoted(trap: B
     assert composer.restates(cand("faq/081-calico.md", 0, CALICO_SUMMARY), plan)
     # ... the lecture's own next sentence in the same words is not read so: it makes a point of its own.
     assert not composer.restates(cand("column/35-calico.md", 9, CALICO_SUMMARY), plan)
+
+
+SANDBOX_SAID = ("Kata Containers 和 gVisor 都是为了解决“容器共享宿主机内核、隔离不够强”而生的安全容器运行时，"
+                "区别在于 Kata 用轻量级虚拟机，gVisor 用一个用户态内核。")
+SANDBOX_FAQ = """---
+title: "Kata Containers 和 gVisor 有什么区别？"
+lecture: 47
+kind: faq
+---
+
+# Kata Containers 和 gVisor 有什么区别？
+
+""" + SANDBOX_SAID + "\n"
+
+SANDBOX_NOTE = """---
+lecture: 47
+title: 安全容器
+---
+
+# 安全容器
+
+## 两条路线的取舍
+
+Kata Containers 运行的是真正的 Linux 内核，兼容性几乎与普通虚拟机相同，代价是虚拟机带来的启动时间和内存开销。
+"""
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
+    return indexed(tmp_path_factory.mktemp("sandbox"),
+                   {"faq/033-sandbox.md": SANDBOX_FAQ, "column/47-sandbox.md": SANDBOX_NOTE}, embedder)
+
+
+def test_a_sentence_close_in_meaning_that_says_more_of_what_was_asked_is_no_restatement(sandbox: Bot) -> None:
+    snap = sandbox.retriever.snapshot()
+
+    def restated(question: str) -> bool:
+        composer = Composer(snap, question, None, 600, 6)
+        said, compat = (Candidate(sec.units[0], sec, 1, 0) for sec in (
+            section(snap, ("faq/033-sandbox.md", snap.lead_sections["faq/033-sandbox.md"])),
+            section(snap, ("column/47-sandbox.md", "两条路线的取舍"))))
+        for c in (said, compat):
+            c.terms = frozenset(t for t in tokens(c.unit.text.lower()) if t in composer.weights)
+        plan = Plan()
+        plan.add([said])
+        return composer.restates(compat, plan)
+
+    # Their vectors are close (the note's sentence reads as another file's restatement of the FAQ's) ...
+    assert restated("kata containers 跟 gvisor 有啥区别")
+    # ... but it answers "兼容性呢", which nothing chosen says.
+    assert not restated("kata containers 跟 gvisor 有啥区别，兼容性呢")
 
 
 KINDS = ["SyncLoop 不是轮询，而是由几类事件驱动的。", "驱动 SyncLoop 的第一类事件是本节点 Pod 的更新。",

@@ -87,6 +87,8 @@ def test_an_english_questions_plain_words_find_the_chinese_the_notes_write_but_n
     assert {"租户", "多租户"} <= set(query_terms("can namespaces separate different customers? what about tenants?")[1])
     # "a specific node" is the notes' 指定节点 (it was answered with hostNetwork's ports).
     assert "指定" in query_terms("how do I make a pod run on a specific node?")[1]
+    # "twice" is the notes' 两遍 (the section headed "两遍 Predicates" was never among the passages).
+    assert {"两遍", "两次"} <= set(query_terms("why does the scheduler run predicates twice?")[1])
     # ... and 组件 for "components" (the word otherwise matched only lecture 30's "External Components").
     assert "组件" in query_terms("why is the kubelet not a container like the other components?")[1]
     # ... as words to look up: what is embedded with the question keeps only the glossary's terms.
