@@ -405,6 +405,7 @@ class Composer:
         # Only terms the corpus uses: a question word it never uses (most words of an English question's
         # prose: "happens", "want") matches no unit and would only shrink every unit's share of terms.
         self.weights = {t: snap.idf[t] for t in base if t in snap.idf}
+        self.own = set(self.weights)  # the question's own words, not their glossary equivalents
         self.weights.update({t: 0.5 * snap.idf[t] for t in extra if t not in self.weights and t in snap.idf})
         self.total = sum(self.weights.values()) or 1.0
         self.about_lecture = bool(ABOUT_LECTURE.search(question))
@@ -1307,7 +1308,8 @@ class Composer:
         others = [p for p in plan.picked.values() if p.section.source != c.section.source]
         # Within a file a close neighbour usually adds a detail; from another file it usually repeats.
         within, elsewhere = SAME_MEANING, SAME_ELSEWHERE
-        if sum(self.weights.get(t, 0.0) for t in c.terms if not plan.names(t)) >= NEW_TERMS * self.total:
+        # (Its own words: a glossary equivalent, "无头服务" for "headless", says again what the answer says.)
+        if sum(self.weights[t] for t in c.terms & self.own if not plan.names(t)) >= NEW_TERMS * self.total:
             within = elsewhere = math.inf  # close in meaning, but it says more of what was asked: only the words count
         return says_again(self.snap, key, mine, within) or says_again(self.snap, key, others, elsewhere) \
             or sums_up(c.unit.text, [p.unit.text for p in others])
