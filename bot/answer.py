@@ -149,7 +149,8 @@ def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> An
     # What changed since the column comes last, marked: the 现状 lines chosen, or one that speaks to the subject.
     updates = [(c.unit.text, k) for c, k in chosen if c and c.section.name.startswith(UPDATE_SECTION)]
     chosen = [(c, k) for c, k in chosen if not (c and c.section.name.startswith(UPDATE_SECTION))]
-    updates = [(line, k) for line, k in updates if speaks_to(ev.snapshot, question, line)]
+    if chosen:  # (an answer of 现状 lines alone, "第 40 讲的现状是什么", is all update)
+        updates = [(line, k) for line, k in updates if speaks_to(ev.snapshot, question, line)]
     if not updates and options.updates and chosen:
         found = latest(ev.snapshot, question, chosen)
         updates = [found] if found else []

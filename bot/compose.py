@@ -428,7 +428,9 @@ class Composer:
         """The units of the answer in reading order, each with the chunk it is quoted from: from
         the file that answers best (its best section whole when short, else its best units
         across its sections), a second section whole when it fits and adds, then what other
-        files add."""
+        files add. A question about a lecture itself gets the section of its note it asks for."""
+        if (asked := self.snap.lecture_asked(self.question)) is not None:
+            return self.ordered(self.from_the_top(section(self.snap, asked)))
         cands = self.cands = self.candidates(hits)
         ranked = self.rank_sections(cands)
         if not ranked:
@@ -474,6 +476,18 @@ class Composer:
         self.rest_of_series(cands, plan)
         self.fill(cands, plan)
         return self.ordered(plan)
+
+    def from_the_top(self, sec: Section) -> Plan:
+        """The section's units in order while they fit EXTENDED_CHARS, a 思考题's prompt and the lecture's framing
+        too (the reader asks about the lecture); a code block longer than CODE_CHARS is left out."""
+        plan = Plan()
+        for i, unit in enumerate(sec.units):
+            if unit.kind == "code" and len(unit.text) > CODE_CHARS:
+                continue
+            if plan.chars + len(unit.text) > EXTENDED_CHARS:
+                break
+            plan.add([Candidate(unit, sec, 1, i, score=1.0)])
+        return plan
 
     def fill(self, cands: list[Candidate], plan: Plan) -> None:
         """An answer still short after every step (under FILL of the budget) reads on in its first file, after

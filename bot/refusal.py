@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bot.retrieve import Hit, Retrieval, Snapshot
+from bot.retrieve import LECTURE_NAMED, Hit, Retrieval, Snapshot
 from bot.terms import (
     CJK_RUN,
     DATA,
@@ -113,6 +113,7 @@ class Signals:
     absent: tuple[str, ...] = ()  # names it uses, but not in the passages found: they are about a neighbour
     english: bool = False  # no Chinese in the question: its cosines run lower (docs/refusal.md)
     known: float = 0.0  # English: the share of its words the column uses (`known_words`)
+    lecture: bool = False  # it asks about a lecture itself ("第 38 讲讲了什么", "第 25 讲的思考题"): bot.retrieve
 
     def as_dict(self) -> dict[str, float]:
         return {"dense": round(self.dense, 4), "margin": round(self.margin, 4),
@@ -148,6 +149,9 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
     titled = tuple(w for w in TITLED.findall(scan) if normalize(w) in latin)
     compounds = tuple(t for t, compound in chinese if compound)
     unknown = unknown_identifiers(snap, scan) + unknown_values(snap, scan) + titled + compounds
+    # A lecture the column does not have ("第 99 讲讲了什么"; the column has 00-52).
+    if (named := LECTURE_NAMED.search(scan)) and snap.lectures and snap.lecture_named(scan) is None:
+        unknown += (named.group(0),)
     unseen = latin + tuple(t for t, compound in chinese if not compound) + unseen_names(snap, scan)
     absent = absent_names(snap, scan, hits[:SUPPORT_PASSAGES])
     english = not is_chinese(question)
@@ -162,6 +166,7 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
         absent=absent,
         english=english,
         known=known_words(snap, scan) if english else 0.0,
+        lecture=snap.lecture_asked(scan) is not None,
     )
 
 
@@ -333,7 +338,10 @@ def refuse(sig: Signals, options: RefusalOptions) -> bool:
     floor = options.min_dense
     if sig.english:
         floor = options.min_dense_en_known if sig.known >= options.known_share else options.min_dense_en
-    return (bool(sig.unknown) or sig.margin < options.min_margin or sig.dense < floor
+    # A question about a lecture itself is close to no passage in meaning ("第 38 讲讲了什么"), yet answered by the
+    # lecture's note; what it names that the column never uses still refuses it.
+    weak = not sig.lecture and (sig.margin < options.min_margin or sig.dense < floor)
+    return (bool(sig.unknown) or weak
             or (bool(sig.unseen) and sig.dense < options.unseen_min_dense)
             or (len(distinct(sig.unseen)) >= 2 and sig.dense < options.unseen_many_min_dense)
             or (bool(sig.absent) and sig.dense < options.absent_min_dense))

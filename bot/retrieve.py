@@ -34,6 +34,10 @@ from index.embed import Embedder
 from index.store import UNITS, IndexInfo, Records, Store, StoreUnavailable
 
 log = logging.getLogger("kqa.retrieve")
+# Words a question about a lecture itself asks with ("第 38 讲讲了什么", "what is lecture 38 about?").
+LECTURE_WORDS = frozenset({"讲", "讲讲", "主要", "内容", "讲了", "说", "答案",
+                           "about", "cover", "covers", "answer", "answers"})
+LECTURE_NAMED = re.compile(r"第\s*0*(\d{1,2})\s*讲|\blecture\s*0*(\d{1,2})\b", re.I)  # "第 25 讲的思考题"
 
 
 class RetrievalOptions(BaseModel):
@@ -104,6 +108,7 @@ class Snapshot:
     lead_sections: dict[str, str]  # source -> its first section
     file_sections: dict[str, list[tuple[str, str]]]  # source -> its (source, section) keys, in order
     text: str  # every passage with its title and section, normalised (bot.terms.normalize), for lookups
+    lectures: frozenset[int]  # the lectures the corpus has passages on
     sections_cache: dict[tuple[str, str], Any] = field(default_factory=dict)  # bot.compose's, filled lazily
     terms_cache: dict[str, Any] = field(default_factory=dict)  # bot.compose's: a corpus text's terms
     mentions_cache: dict[str, int] = field(default_factory=dict)
@@ -142,6 +147,7 @@ class Snapshot:
             section_chunks=section_chunks, unit_rows=unit_rows, unit_vectors=unit_vectors,
             lead_sections=lead_sections, file_sections=file_sections,
             text="\n".join(normalize(c.headed_text) for c in chunks),
+            lectures=frozenset(c.lecture for c in chunks if c.lecture is not None),
             doc_of=doc_of, doc_vectors=doc_vectors,
             info=info, chunks=chunks, position={c.id: i for i, c in enumerate(chunks)},
             vectors=vectors,
@@ -150,6 +156,32 @@ class Snapshot:
             spelling=Spelling(df),
         )
 
+
+    def lecture_named(self, question: str) -> int | None:
+        """The lecture the question names ("第 25 讲的思考题", "lecture 25"), when the corpus has passages on it."""
+        m = LECTURE_NAMED.search(question)
+        if m is None:
+            return None
+        lecture = int(m.group(1) or m.group(2))
+        return lecture if lecture in self.lectures else None
+
+    def lecture_asked(self, question: str) -> tuple[str, str] | None:
+        """For a question about a lecture itself, the section of the lecture's note it asks for: the one whose heading
+        has every other word of the question ("第 25 讲的思考题是什么": 思考题, "第 40 讲的现状": 现状), or the note's
+        opening when it has none ("第 38 讲讲了什么", "what is lecture 38 about?"); None for any other question, and
+        for a question on a subject in the lecture ("第 5 讲里 clone 的那个参数是干嘛的")."""
+        lecture = self.lecture_named(question)
+        if lecture is None:
+            return None
+        base, extra = query_terms(LECTURE_NAMED.sub(" ", question), self.idf)
+        asks = {t for t in (*base, *extra) if t in self.idf} - LECTURE_WORDS
+        for source, keys in self.file_sections.items():
+            if source.startswith("faq/") or self.chunks[self.section_chunks[keys[0]][0]].lecture != lecture:
+                continue
+            if not asks:
+                return keys[0]
+            return next((key for key in keys if asks <= set(tokens(key[1]))), None)
+        return None
 
     def mentions(self, term: str) -> bool:
         """Whether the corpus has `term` (normalised) anywhere in its text."""

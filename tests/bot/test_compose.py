@@ -694,6 +694,27 @@ def test_two_names_asked_side_by_side_are_both_named(trap: Bot) -> None:
     assert plan.has(cands[1])
 
 
+def test_a_question_about_a_lecture_itself_is_answered_from_the_section_of_its_note_it_asks_for(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    note = "column/14-pod.md"
+    assert snap.lecture_asked("第 14 讲的思考题是什么") == (note, "思考题")
+    assert snap.lecture_asked("what's the answer to lecture 14's thought question?") == (note, "思考题")
+    assert snap.lecture_asked("第14讲讲了什么") == (note, snap.lead_sections[note])
+    # A subject in that lecture is asked as any question is; a lecture the column does not have is no lecture.
+    assert snap.lecture_asked("第 14 讲里 restartPolicy 怎么设") is None
+    assert snap.lecture_asked("第 99 讲讲了什么") is None
+    # The thought question, its prompt too (a prompt is otherwise never quoted), and its answer.
+    text = plain(trap.answer("第 14 讲的思考题是什么"))
+    assert "思考题：如果 Pod 一直是 Running" in text and "答：容器的 1 号进程不是应用本身时" in text
+    # The 现状 section asked for is the answer itself, not an update dropped for speaking to nothing.
+    assert "Pod 的 phase 字段至今没有变化" in plain(trap.answer("第 14 讲的现状是什么"))
+    # Such a question is close to no passage in meaning, and still answered; a lecture the column lacks is refused.
+    ans = trap.answer("第 14 讲讲了什么")
+    assert not ans.refused and "这一讲处理 Pod 的另一半" in plain(ans)
+    missing = trap.answer("第 99 讲讲了什么")
+    assert missing.refused and "第 99 讲" in missing.not_covered
+
+
 def test_a_side_of_a_choice_the_answer_never_names_takes_the_room_of_less_likely_sentences(trap: Bot) -> None:
     # "Cilium 和 Calico 选哪个" was answered with Flannel and Calico only, Cilium's one sentence did not fit.
     def plan_and_cilium(question: str) -> tuple[Plan, Candidate, Composer]:
