@@ -1093,6 +1093,18 @@ class Composer:
             # Its opening answers the title's question: it ranks with the entry's best passage.
             found = [(sec, found[0][1] if sec.source == source and not rank else rank) for sec, rank in found]
             self.rest_of(source, last, found, have)
+        # A lecture note among the hits: its other sections that say the rare name the question is about (NAME_SHARE of
+        # its weight, idf RARE_NAME: "pause" in "Pod 的实现：Infra 容器与共享机制", for "pause 容器到底是干啥的") are
+        # candidates too.
+        name = max(self.weights, key=self.weights.__getitem__, default=None)
+        if name is not None and self.weights[name] >= max(NAME_SHARE * self.total, RARE_NAME):
+            last = max((rank for _, rank in found), default=0) + 1
+            for source in dict.fromkeys(s.source for s, _ in found if not s.source.startswith("faq/")):
+                keys = [key for key in self.snap.file_sections.get(source, ()) if key not in have
+                        and not key[1].startswith(UPDATE_SECTION)
+                        and name in terms_of(self.snap, section(self.snap, key).text)[1]]
+                found.extend((section(self.snap, key), last) for key in keys)
+                have.update(keys)
         # Another FAQ entry among the hits may still lead the answer (its opening asks the reader's question
         # best: "Kubernetes 集群由哪些组件组成" behind an entry about the control plane's taint). Its other
         # sections are scored too, held in reserve: rest_of_entry reads on in them, but they do not compete

@@ -432,6 +432,18 @@ def test_every_section_of_a_faq_entry_that_answers_best_is_a_candidate(trap: Bot
     assert "按 Failed 阶段批量删除" in ans.answer, ans.answer
 
 
+def test_a_lecture_notes_sections_that_say_the_name_asked_about_are_candidates(trap: Bot) -> None:
+    snap = trap.retriever.snapshot()
+    phase = next(i for i, c in enumerate(snap.chunks)
+                 if c.source == "column/14-pod.md" and c.section == "Pod 的生命周期：phase")
+    hit = Hit(chunk=snap.chunks[phase], score=1.0, dense=0.9, sparse=1.0, rank=1)
+    composer = Composer(snap, "restartPolicy 有什么用", None, 600, 6)
+    composer.weights, composer.total = {"restartpolicy": 4.0, "用": 0.9}, 4.9  # the name carries most of it
+    names = {sec.name for sec, _ in composer.sections([hit])}
+    # The section that says restartPolicy, which no passage came from; not the note's sections that do not say it.
+    assert "重启策略" in names and "思考题" not in names, names
+
+
 def test_an_answer_led_by_a_faq_entry_that_is_not_the_best_hit_reads_on_into_its_other_sections(trap: Bot) -> None:
     snap = trap.retriever.snapshot()
     hits = [Hit(chunk=snap.chunks[i], score=1.0, dense=0.9, sparse=1.0, rank=n + 1) for n, i in enumerate(
