@@ -149,7 +149,7 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
     titled = tuple(w for w in TITLED.findall(scan) if normalize(w) in latin)
     compounds = tuple(t for t, compound in chinese if compound)
     unknown = unknown_identifiers(snap, scan) + unknown_values(snap, scan) + titled + compounds
-    # A lecture the column does not have ("第 99 讲讲了什么"; the column has 00-52).
+    # A lecture the corpus does not have ("第 99 讲讲了什么").
     if (named := LECTURE_NAMED.search(scan)) and snap.lectures and snap.lecture_named(scan) is None:
         unknown += (named.group(0),)
     unseen = latin + tuple(t for t, compound in chinese if not compound) + unseen_names(snap, scan)

@@ -156,7 +156,6 @@ class Snapshot:
             spelling=Spelling(df),
         )
 
-
     def lecture_named(self, question: str) -> int | None:
         """The lecture the question names ("第 25 讲的思考题", "lecture 25"), when the corpus has passages on it."""
         m = LECTURE_NAMED.search(question)
