@@ -658,8 +658,8 @@ class Composer:
         if not missing:
             return
         best = max(missing, key=lambda c: c.score)
-        section = [c for c in mine if c.section is best.section]
-        units = section if sum(len(c.unit.text) for c in section) <= FIX_CHARS else self.group(best, every)
+        whole = [c for c in mine if c.section is best.section]
+        units = whole if sum(len(c.unit.text) for c in whole) <= FIX_CHARS else self.group(best, every)
         if not units or any(self.restates(c, plan) for c in units if not plan.has(c)):
             return
         need = plan.adds(units)
@@ -876,12 +876,17 @@ class Composer:
         ranked = sorted(zip(groups, (float(x) for x in scores), features, strict=True), key=lambda gs: -gs[1])
         return ranked if with_features else [(g, score) for g, score, _ in ranked]
 
+    def name(self) -> str | None:
+        """The name the question is about: its one term that carries NAME_SHARE of its weight; None when none does."""
+        name = max(self.weights, key=self.weights.__getitem__, default=None)
+        return name if name is not None and self.weights[name] >= NAME_SHARE * self.total else None
+
     def without_the_name(self, groups: list[list[Candidate]]) -> np.ndarray:
         """WITHOUT_NAME for each section that never says the name a question is about (its one term that
         carries NAME_SHARE of its weight: "projected" in "what kinds of projected volumes…"), when another
         section does: a section on volumes in general answers another question. 1 for the rest."""
-        name = max(self.weights, key=self.weights.__getitem__, default=None)
-        if name is None or self.weights[name] < NAME_SHARE * self.total:
+        name = self.name()
+        if name is None:
             return np.ones(len(groups))
         has = [any(name in c.terms for c in g) for g in groups]
         return np.array([1.0 if h or not any(has) else WITHOUT_NAME for h in has])
@@ -1096,8 +1101,7 @@ class Composer:
         # A lecture note among the hits: its other sections that say the rare name the question is about (NAME_SHARE of
         # its weight, idf RARE_NAME: "pause" in "Pod 的实现：Infra 容器与共享机制", for "pause 容器到底是干啥的") are
         # candidates too.
-        name = max(self.weights, key=self.weights.__getitem__, default=None)
-        if name is not None and self.weights[name] >= max(NAME_SHARE * self.total, RARE_NAME):
+        if (name := self.name()) is not None and self.weights[name] >= RARE_NAME:
             last = max((rank for _, rank in found), default=0) + 1
             for source in dict.fromkeys(s.source for s, _ in found if not s.source.startswith("faq/")):
                 keys = [key for key in self.snap.file_sections.get(source, ()) if key not in have
