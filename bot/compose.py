@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from bot.retrieve import Hit, Snapshot
-from bot.terms import is_chinese, query_terms, tokens
+from bot.terms import PARTS, is_chinese, query_terms, tokens
 from corpus.chunk import Chunk
 from corpus.sentences import Unit, units_of
 
@@ -122,7 +122,6 @@ COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\
 NAME = r"[A-Za-z][A-Za-z0-9_-]*[A-Za-z0-9]"
 PAIR = re.compile(rf"(?<![A-Za-z0-9_.-])({NAME})\s*(?:和|与|跟|、|/|\band\b|\bor\b|\bvs\.?)\s*"
                   rf"({NAME})(?![A-Za-z0-9_.-])", re.I)  # two names asked side by side
-PARTS = re.compile(r"[？?；;，,]|，?(?:还有|另外|顺便问下?|顺便|以及|and also|also,)")  # where a question's parts meet
 PART_SAID = 0.5  # a part of the question is answered by a unit with this share of its terms' weight
 EVALUATIVE = re.compile(r"更|较|慢|快|稳定|性能|开销|代价|优势|优点|缺点|好处|坏处|适合|线性|规模|瓶颈")
 CONTRAST = 2.0  # a comparison's sentence that judges one side is this much likelier to answer

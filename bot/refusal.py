@@ -157,6 +157,12 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
     english = not is_chinese(question)
     # A name the column mentions only in passing, and not in the passages found, is not what it covers.
     unseen += tuple(n for n in absent if 0 < mentions(snap, n) <= RARE_MENTIONS)
+    if (part := snap.title_asked(scan)) is not None:
+        # One part asks what a FAQ entry's title asks: names written only in another part are the reader's own
+        # case around a question the column answers ("…同时跑 nginx 和 php-fpm 行不行" beside its title's question).
+        asked = normalize(part)
+        unknown, unseen, absent = (tuple(n for n in names if normalize(n) in asked)
+                                   for names in (unknown, unseen, absent))
     return Signals(
         # The closest of the best passages: the first may be the one that writes a rare name the question quotes.
         dense=max(h.dense for h in hits[:SUPPORT_PASSAGES]) if hits else 0.0,

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from bot.spelling import Spelling
-from bot.terms import CJK_RUN, normalize, query_terms, tokens
+from bot.terms import CJK_RUN, PARTS, normalize, query_terms, tokens
 from corpus.chunk import Chunk
 from corpus.errors import KqaError
 from index.embed import Embedder
@@ -38,6 +38,10 @@ log = logging.getLogger("kqa.retrieve")
 LECTURE_WORDS = frozenset({"讲", "讲讲", "主要", "内容", "讲了", "说", "答案",
                            "about", "cover", "covers", "answer", "answers"})
 LECTURE_NAMED = re.compile(r"第\s*0*(\d{1,2})\s*讲|\blecture\s*0*(\d{1,2})\b", re.I)  # "第 25 讲的思考题"
+# A part of a question asks a FAQ entry's title when this share of the title's terms are in it and of its terms in
+# the title (by idf): the unanswerable development questions reach 0.53 both ways, the answerable up to 1.0.
+TITLE_ASKED = 0.8
+FAQ = "faq"  # the kind of a FAQ entry (corpus/README.md)
 
 
 class RetrievalOptions(BaseModel):
@@ -109,6 +113,7 @@ class Snapshot:
     file_sections: dict[str, list[tuple[str, str]]]  # source -> its (source, section) keys, in order
     text: str  # every passage with its title and section, normalised (bot.terms.normalize), for lookups
     lectures: frozenset[int]  # the lectures the corpus has passages on
+    faq_titles: dict[str, tuple[frozenset[str], frozenset[str]]]  # FAQ entry -> its title's terms, and with equivalents
     sections_cache: dict[tuple[str, str], Any] = field(default_factory=dict)  # bot.compose's, filled lazily
     terms_cache: dict[str, Any] = field(default_factory=dict)  # bot.compose's: a corpus text's terms
     mentions_cache: dict[str, int] = field(default_factory=dict)
@@ -143,11 +148,16 @@ class Snapshot:
         file_sections: dict[str, list[tuple[str, str]]] = {}
         for key in section_chunks:
             file_sections.setdefault(key[0], []).append(key)
+        faq_titles = {}
+        for title in dict.fromkeys(c.title for c in chunks if c.kind == FAQ):
+            base, extra = query_terms(title, idf)
+            terms = frozenset(t for t in base if t in idf)
+            faq_titles[title] = (terms, terms | {t for t in extra if t in idf})
         return cls(
             section_chunks=section_chunks, unit_rows=unit_rows, unit_vectors=unit_vectors,
             lead_sections=lead_sections, file_sections=file_sections,
             text="\n".join(normalize(c.headed_text) for c in chunks),
-            lectures=frozenset(c.lecture for c in chunks if c.lecture is not None),
+            lectures=frozenset(c.lecture for c in chunks if c.lecture is not None), faq_titles=faq_titles,
             doc_of=doc_of, doc_vectors=doc_vectors,
             info=info, chunks=chunks, position={c.id: i for i, c in enumerate(chunks)},
             vectors=vectors,
@@ -181,6 +191,23 @@ class Snapshot:
                 return keys[0]
             return next((key for key in keys if asks <= set(tokens(key[1]))), None)
         return None
+
+    def title_asked(self, question: str) -> str | None:
+        """The part of the question (PARTS) that asks a FAQ entry's title nearly word for word: TITLE_ASKED of the
+        title's terms are in it, or their glossary equivalents, and as much of its own terms are in the title
+        ("为啥都说容器里只能跑一个进程" of "为什么容器里只能跑一个进程？"); None when no part does."""
+        for part in PARTS.split(question):
+            base, extra = query_terms(part, self.idf)
+            own = {t for t in base if t in self.idf}
+            said = own | {t for t in extra if t in self.idf}
+            for terms, widened in self.faq_titles.values():
+                if own and self.weight(terms & said) >= TITLE_ASKED * self.weight(terms) \
+                        and self.weight(own & widened) >= TITLE_ASKED * self.weight(own):
+                    return part
+        return None
+
+    def weight(self, terms: Iterable[str]) -> float:
+        return sum(self.idf[t] for t in terms)
 
     def mentions(self, term: str) -> bool:
         """Whether the corpus has `term` (normalised) anywhere in its text."""

@@ -28,6 +28,7 @@ PLURAL = r"(?:e?s)?"  # a glossary name of several words, written in the plural 
 HUMP = re.compile(r"[A-Z]{2,}(?=s(?![a-z]))|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 K8S = re.compile(r"(?<![a-z0-9])k8s(?![a-z0-9])")
 QUERY_CHARS = 300  # a question's characters its terms are taken from (the longest development question has 180)
+PARTS = re.compile(r"[？?；;，,]|，?(?:还有|另外|顺便问下?|顺便|以及|and also|also,)")  # where a question's parts meet
 
 
 def is_chinese(text: str) -> bool:

@@ -74,6 +74,17 @@ def bot(built: Settings, embedder: Embedder) -> Bot:
     return Bot.open(built, embedder)
 
 
+def indexed(root: Path, files: dict[str, str], embedder: Embedder) -> Bot:
+    """A Bot over a real index of `files` (path under the corpus → text), built in `root`."""
+    corpus = root / "corpus"
+    for name, text in files.items():
+        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
+        (corpus / name).write_text(text, encoding="utf-8")
+    settings = Settings(corpus_dir=corpus, store=StoreOptions(path=root / "index"), data_dir=root / "data")
+    build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
+    return Bot.open(settings, embedder)
+
+
 def copy_corpus(dest: Path) -> Path:
     shutil.copytree(CORPUS, dest)
     return dest

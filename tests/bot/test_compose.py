@@ -11,7 +11,6 @@ from unittest.mock import ANY
 import numpy as np
 import pytest
 
-from api.settings import Settings
 from bot import compose
 from bot.answer import MARKER, Answer, extract, gather, latest, lead_in, speaks_to
 from bot.bot import Bot
@@ -36,9 +35,8 @@ from bot.retrieve import Hit, Retriever
 from bot.terms import tokens
 from corpus.chunk import Chunk
 from corpus.sentences import Unit, units_of
-from index.build import build_index
 from index.embed import Embedder
-from index.store import Store, StoreOptions
+from tests.conftest import indexed
 
 NOTE = """---
 lecture: 14
@@ -277,17 +275,6 @@ kubelet 在节点内存不足时按 QoS 类别驱逐 Pod，BestEffort 最先。
 原因是控制平面会给这个节点打上 memory-pressure 污点。
 调度器看到污点，就不会把新的 BestEffort Pod 放上去。
 """
-
-
-def indexed(root: Path, files: dict[str, str], embedder: Embedder) -> Bot:
-    """A Bot over a real index of `files` (path under the corpus → text), built in `root`."""
-    corpus = root / "corpus"
-    for name, text in files.items():
-        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
-        (corpus / name).write_text(text, encoding="utf-8")
-    settings = Settings(corpus_dir=corpus, store=StoreOptions(path=root / "index"), data_dir=root / "data")
-    build_index(corpus, Store(settings.store), embedder, settings.chunking, progress=False)
-    return Bot.open(settings, embedder)
 
 
 @pytest.fixture(scope="module")

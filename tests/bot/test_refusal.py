@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 
+import pytest
+
 from bot.bot import Bot
 from bot.refusal import (
     RefusalOptions,
@@ -15,6 +17,8 @@ from bot.refusal import (
     unseen_terms,
     unseen_words,
 )
+from index.embed import Embedder
+from tests.conftest import indexed
 
 
 def test_unseen_terms_are_latin_words_of_a_chinese_question_the_corpus_never_uses(bot: Bot) -> None:
@@ -248,3 +252,53 @@ def test_an_acronym_s_plural_is_the_acronym(bot: Bot) -> None:
     # containers are just lightweight VMs" was refused as not covering VMs.
     assert unseen_names(snap, "are containers just lightweight VMs?") == ()
     assert unseen_names(snap, "how do I tune Karpenter for spot nodes?") == ("Karpenter",)
+
+
+ONE_PROCESS = """---
+title: "为什么容器里只能跑一个进程？"
+lecture: 6
+kind: faq
+---
+
+# 为什么容器里只能跑一个进程？
+
+这句话的本意是：容器的生命周期跟着它的 1 号进程走，运行时只看这个进程是否还活着。
+
+1 号进程退出，容器也就结束了；别的进程挂掉，平台并不知道。
+
+需要几个进程紧密配合时，把它们放进同一个 Pod 的不同容器里，而不是塞进一个容器。
+"""
+
+CGROUPS = """---
+title: Cgroups 限制资源
+lecture: 6
+kind: note
+---
+
+# Cgroups 限制资源
+
+Cgroups 按进程组限制 CPU、内存等资源，限制写在 /sys/fs/cgroup 下的文件里。
+
+容器的内存上限就是它所在控制组的 memory.limit_in_bytes。
+"""
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
+    return indexed(tmp_path_factory.mktemp("one-process"),
+                   {"faq/001-one-process.md": ONE_PROCESS, "column/06-cgroups.md": CGROUPS}, embedder)
+
+
+def test_a_part_asking_a_faq_title_is_answered_whatever_names_another_part_adds(one_process: Bot) -> None:
+    snap = one_process.retriever.snapshot()
+    asked = "为啥都说容器里只能跑一个进程？我想在一个容器里同时跑 nginx 和 php-fpm 行不行"
+    assert snap.title_asked(asked) == "为啥都说容器里只能跑一个进程"  # 为啥 is 为什么's equivalent
+    assert "php-fpm" in unknown_identifiers(snap, asked)  # a name the corpus never uses ...
+    ans = one_process.answer(asked)
+    assert not ans.refused and "1 号进程" in ans.answer, ans.answer  # ... beside a question the column answers
+    # A part sharing only some of the title's words asks something else; the name still refuses.
+    assert snap.title_asked("php-fpm 容器里的进程数怎么调") is None
+    assert one_process.answer("php-fpm 容器里的进程数怎么调").not_covered == ["php-fpm"]
+    # A name written inside the part that asks the title is what that part asks about.
+    assert snap.title_asked("为什么 php-fpm 容器里只能跑一个进程") is not None
+    assert one_process.answer("为什么 php-fpm 容器里只能跑一个进程").refused
