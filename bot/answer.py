@@ -156,7 +156,8 @@ def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> An
         updates = [found] if found else []
     # One fact once: an update that says what the answer already says adds nothing but its label.
     quoted = [c for c, _ in chosen if c]
-    updates = [(line, k) for line, k in updates if not says_again(ev.snapshot, (k.source, k.section, line), quoted)]
+    updates = [(line, k) for line, k in updates
+               if not says_again(ev.snapshot, (k.source, k.section, line), quoted, shorter=True)]
     scores = {h.chunk.id: h.score for h in hits}
     text, citations = render(question, chosen, updates, scores, lead(ev.passages[0]) if ev.passages else "")
     return Answer(question=question, answer=text, refused=False, citations=citations,

@@ -1340,7 +1340,10 @@ class Composer:
         # (Its own words: a glossary equivalent, "无头服务" for "headless", says again what the answer says.)
         if sum(self.weights[t] for t in c.terms & self.own if not plan.names(t)) >= NEW_TERMS * self.total:
             within = elsewhere = math.inf  # close in meaning, but it says more of what was asked: only the words count
-        return says_again(self.snap, key, mine, within) or says_again(self.snap, key, others, elsewhere) \
+        # In one file a longer sentence holding a chosen one says more; a code block held in another is the same
+        # commands either way round.
+        return says_again(self.snap, key, mine, within, shorter=c.unit.kind != "code") \
+            or says_again(self.snap, key, others, elsewhere) \
             or sums_up(c.unit.text, [p.unit.text for p in others])
 
     def vector(self, c: Candidate) -> np.ndarray | None:
@@ -1423,13 +1426,16 @@ def counted(count: re.Match[str]) -> str:
 
 
 def says_again(snap: Snapshot, key: tuple[str, str, str], chosen: Iterable[Candidate],
-               bar: float = SAME_MEANING) -> bool:
+               bar: float = SAME_MEANING, shorter: bool = False) -> bool:
     """The unit `key` (source, section, text) says what one of the chosen units says: most of its
-    character pairs are in it, or their vectors coincide above `bar`."""
+    character pairs are in it, or their vectors coincide above `bar`. With `shorter`, the pairs count only when most
+    of the unit's own are in the chosen one: in one file, a longer sentence after "第四步，检查 Service 的 Endpoints。"
+    says what that step finds, not the step again."""
     mine = _grams(key[2])
     row = snap.unit_rows.get(key)
     for c in chosen:
-        if _overlap(mine, _grams(c.unit.text)) >= SAME_PAIRS:
+        theirs = _grams(c.unit.text)
+        if (len(mine & theirs) / len(mine) if shorter and mine else _overlap(mine, theirs)) >= SAME_PAIRS:
             return True
         other = snap.unit_rows.get((c.section.source, c.section.name, c.unit.text))
         if row is not None and other is not None and float(snap.unit_vectors[row] @ snap.unit_vectors[other]) >= bar:

@@ -277,13 +277,15 @@ kubelet 在节点内存不足时按 QoS 类别驱逐 Pod，BestEffort 最先。
 """
 
 
-@pytest.fixture(scope="module")
-def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
-    return indexed(tmp_path_factory.mktemp("compose"), {
-        "column/14-pod.md": NOTE, "column/37-proxy.md": MODES, "column/28-storage.md": STORAGE,
+TRAP = {"column/14-pod.md": NOTE, "column/37-proxy.md": MODES, "column/28-storage.md": STORAGE,
         "column/17-rollout.md": ROLLOUT, "column/38-debug.md": DEBUGGING, "column/40-pressure.md": PRESSURE,
         "faq/001-pod-phase.md": FAQ, "faq/002-evicted.md": EVICTED, "faq/003-affinity.md": AFFINITY,
-        "faq/004-probes.md": PROBES, "faq/005-debug.md": DEBUG}, embedder)
+        "faq/004-probes.md": PROBES, "faq/005-debug.md": DEBUG}
+
+
+@pytest.fixture(scope="module")
+def trap(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Bot:
+    return indexed(tmp_path_factory.mktemp("compose"), TRAP, embedder)
 
 
 def plain(ans: Answer) -> str:
@@ -1111,6 +1113,57 @@ def test_the_composer_leaves_out_another_files_summary_of_what_it_quoted(trap: B
     assert composer.restates(cand("faq/081-calico.md", 0, CALICO_SUMMARY), plan)
     # ... the lecture's own next sentence in the same words is not read so: it makes a point of its own.
     assert not composer.restates(cand("column/35-calico.md", 9, CALICO_SUMMARY), plan)
+
+
+def test_a_longer_sentence_of_the_same_file_that_holds_a_chosen_one_says_more_and_a_shorter_one_again(
+        trap: Bot) -> None:
+    def cand(source: str, order: int, text: str) -> Candidate:
+        sec = Section(source=source, name="排查", offset=0, text=text, chunks=(), units=())
+        return Candidate(unit=Unit("sentence", text, 0, 0), section=sec, rank=1, order=order)
+
+    step = "第四步，检查 Service 的 Endpoints。"
+    finds = "Endpoints 为空通常说明 Service 的 selector 没有选中 Pod，或者 Pod 没有通过 readinessProbe。"
+    composer = Composer(trap.retriever.snapshot(), "my service has no endpoints", None, 600, 6)
+    plan = Plan()
+    plan.add([cand("faq/050-debug.md", 0, step)])
+    # Most of the step's words are in the next sentence; that sentence says what the step finds, not the step again.
+    assert not composer.restates(cand("faq/050-debug.md", 1, finds), plan)
+    # ... while a shorter version of a chosen sentence says it again, in one file or from another.
+    plan = Plan()
+    plan.add([cand("faq/050-debug.md", 1, finds)])
+    shorter = "Endpoints 为空通常说明 Service 的 selector 没有选中 Pod。"
+    assert composer.restates(cand("faq/050-debug.md", 0, shorter), plan)
+    plan = Plan()
+    plan.add([cand("faq/050-debug.md", 0, step)])
+    assert composer.restates(cand("column/38-debug.md", 3, finds), plan)  # another file: the shorter's pairs count
+
+
+CODEGEN = """---
+lecture: 24
+title: 生成客户端代码
+---
+
+# 生成客户端代码
+
+## 用 code-generator 生成
+
+code-generator 根据类型定义生成 clientset、informers 和 listers 三类客户端代码。
+
+客户端代码用 `generate-groups.sh` 脚本生成。
+
+## 现状
+
+code-generator 后来用 `kube_codegen.sh` 脚本取代了 `generate-groups.sh`，客户端代码改由新脚本生成。
+"""
+
+
+def test_an_update_holding_a_quoted_sentence_and_more_is_no_repeat_of_it(
+        tmp_path: Path, embedder: Embedder) -> None:
+    bot = indexed(tmp_path, {**TRAP, "column/24-codegen.md": CODEGEN}, embedder)
+    ans = bot.answer("code-generator 的客户端代码用什么脚本生成")
+    assert "客户端代码用 `generate-groups.sh` 脚本生成。" in ans.answer, ans.answer
+    # Most of that sentence's words are in the update, which says what replaced the script: it ends the answer.
+    assert ans.answer.rstrip().splitlines()[-1].startswith("现状：code-generator 后来用 `kube_codegen.sh`"), ans.answer
 
 
 SANDBOX_SAID = ("Kata Containers 和 gVisor 都是为了解决“容器共享宿主机内核、隔离不够强”而生的安全容器运行时，"
