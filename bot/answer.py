@@ -119,7 +119,15 @@ def gather(question: str, retriever: Retriever, options: AnswerOptions, refusal:
     ev = Evidence(question=question, hits=hits, passages=hits[: top_k or options.passages],
                   refused=refused, confidence=confidence, snapshot=snap, started=started, query=found.query,
                   not_covered=sig.not_covered(refusal) if refused else ())
-    return without_originals(ev) if options.originals == "notes-only" else ev
+    ev = without_originals(ev) if options.originals == "notes-only" else ev
+    if not ev.refused and (asked := snap.lecture_asked(question)) is not None:
+        # A question about a lecture itself is answered from the section of its note it asks for (Composer.compose);
+        # a generated answer is drafted from that section too, not from the passages nearest in meaning.
+        scores = {h.chunk.id: h.score for h in hits}
+        own = [Hit(snap.chunks[i], scores.get(snap.chunks[i].id, 0.0), 0.0, 0.0, n)
+               for n, i in enumerate(snap.section_chunks.get(asked, ()), 1)]
+        ev = replace(ev, passages=own[: len(ev.passages)] or ev.passages)
+    return ev
 
 
 def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> Answer:

@@ -69,6 +69,19 @@ def test_grounded_answer_keeps_its_citations_and_quotes_the_closest_sentence(bot
     assert ans.confidence == plain.confidence and plain.mode == "extractive"
 
 
+def test_a_question_about_a_lecture_itself_is_drafted_from_that_lecture_s_section(bot: Bot, fake_llm: FakeOpenAI
+                                                                                    ) -> None:
+    opening = "Namespace 只负责隔离视图，真正限制一个容器能用多少 CPU 和内存的是 Linux Cgroups。"
+    question = "第 6 讲讲了什么"
+    ev = evidence(bot, question)
+    assert not ev.refused and [h.chunk.source for h in ev.passages] == ["06-cgroups.md"], ev.passages
+    assert opening in ev.passages[0].chunk.text  # the note's opening, not the passages nearest in meaning
+    fake_llm.reply("第 6 讲讲 Cgroups 怎样限制容器能用的 CPU 和内存[1]。")
+    ans = llm_bot(bot, fake_llm).answer(question)
+    assert ans.mode == "generated" and ans.citations[0].source == "06-cgroups.md"
+    assert opening in passages_of(fake_llm.requests[0].content("user"))
+
+
 def test_citations_of_several_passages_each_get_a_quote_from_their_own_passage(bot: Bot, fake_llm: FakeOpenAI
                                                                                ) -> None:
     generated = llm_bot(bot, fake_llm)
