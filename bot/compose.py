@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from bot.retrieve import Hit, Snapshot
-from bot.terms import PARTS, is_chinese, query_terms, tokens
+from bot.terms import CHOOSE, COMPARISON, PAIR, PARTS, is_chinese, query_terms, tokens
 from corpus.chunk import Chunk
 from corpus.sentences import Unit, units_of
 
@@ -118,10 +118,6 @@ def count_value(word: str) -> int:
 
 VALUE = re.compile(r"^`[^`]+`\s*(?:是默认值|表示|指)")  # one value of a setting defined: "`Forbid` 表示跳过这一次调度"
 ENUM = re.compile(r"^(?:第[一二三四五六七八九十\d]|其[一二三四五]|[一二三四五]是|首先|其次|再次|然后|最后)")
-COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\.?\b|versus|differ|compare|comparison", re.I)
-NAME = r"[A-Za-z][A-Za-z0-9_-]*[A-Za-z0-9]"
-PAIR = re.compile(rf"(?<![A-Za-z0-9_.-])({NAME})\s*(?:和|与|跟|、|/|\band\b|\bor\b|\bvs\.?)\s*"
-                  rf"({NAME})(?![A-Za-z0-9_.-])", re.I)  # two names asked side by side
 PART_SAID = 0.5  # a part of the question is answered by a unit with this share of its terms' weight
 EVALUATIVE = re.compile(r"更|较|慢|快|稳定|性能|开销|代价|优势|优点|缺点|好处|坏处|适合|线性|规模|瓶颈")
 CONTRAST = 2.0  # a comparison's sentence that judges one side is this much likelier to answer
@@ -177,7 +173,6 @@ CAUSES_HEADING = re.compile(r"常见的?原因")
 FIX_HEADING = re.compile(r"怎么(?:处理|缓解|解决|修|清理|办)|(?:缓解|解决)办法|正确的做法|该怎么做|手段|修复")
 FIX = re.compile(r"怎么办|咋办|怎么(?:处理|缓解|解决|修|弄|搞)|\bfix\b|\bsolve\b|\bresolve\b|\bmitigat", re.I)
 CHOOSE_HEADING = re.compile(r"怎么选|如何选择|选型|取舍")
-CHOOSE = re.compile(r"选哪|用哪|怎么选|该用|which (?:one )?should|when should i use|when to use", re.I)
 # What a question asks for, and the heading of the section of a FAQ entry that gives it (how to do something: the
 # fix too).
 ASKED_FOR = ((FIX, FIX_HEADING), (HOW_TO, FIX_HEADING), (CHOOSE, CHOOSE_HEADING))

@@ -29,8 +29,11 @@ from pydantic import BaseModel, Field
 
 from bot.retrieve import LECTURE_NAMED, Hit, Retrieval, Snapshot
 from bot.terms import (
+    CHOOSE,
     CJK_RUN,
+    COMPARISON,
     DATA,
+    PAIR,
     _jieba,
     expand,
     glossary_hits,
@@ -157,6 +160,11 @@ def signals(snap: Snapshot, question: str, found: Retrieval) -> Signals:
     english = not is_chinese(question)
     # A name the column mentions only in passing, and not in the passages found, is not what it covers.
     unseen += tuple(n for n in absent if 0 < mentions(snap, n) <= RARE_MENTIONS)
+    # A side of a comparison ("Operator 和 Helm 有什么区别") that the passages found never name: the column does not set
+    # the two side by side, whatever it says of the other.
+    if COMPARISON.search(scan) or CHOOSE.search(scan):
+        sides = {normalize(name) for m in PAIR.finditer(scan) for name in m.groups()}
+        unknown += tuple(n for n in absent if normalize(n) in sides)
     if (part := snap.title_asked(scan)) is not None:
         # One part asks what a FAQ entry's title asks: names written only in another part are the reader's own
         # case around a question the column answers ("…同时跑 nginx 和 php-fpm 行不行" beside its title's question).

@@ -28,6 +28,11 @@ PLURAL = r"(?:e?s)?"  # a glossary name of several words, written in the plural 
 HUMP = re.compile(r"[A-Z]{2,}(?=s(?![a-z]))|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 K8S = re.compile(r"(?<![a-z0-9])k8s(?![a-z0-9])")
 QUERY_CHARS = 300  # a question's characters its terms are taken from (the longest development question has 180)
+COMPARISON = re.compile(r"区别|不同|差别|差异|对比|比较|相比|\bvs\.?\b|versus|differ|compare|comparison", re.I)
+CHOOSE = re.compile(r"选哪|用哪|怎么选|该用|which (?:one )?should|when should i use|when to use", re.I)
+NAME = r"[A-Za-z][A-Za-z0-9_-]*[A-Za-z0-9]"
+PAIR = re.compile(rf"(?<![A-Za-z0-9_.-])({NAME})\s*(?:和|与|跟|、|/|\band\b|\bor\b|\bvs\.?)\s*"
+                  rf"({NAME})(?![A-Za-z0-9_.-])", re.I)  # two names asked side by side
 PARTS = re.compile(r"[？?；;，,]|，?(?:还有|另外|顺便问下?|顺便|以及|and also|also,)")  # where a question's parts meet
 
 

@@ -302,3 +302,24 @@ def test_a_part_asking_a_faq_title_is_answered_whatever_names_another_part_adds(
     # A name written inside the part that asks the title is what that part asks about.
     assert snap.title_asked("为什么 php-fpm 容器里只能跑一个进程") is not None
     assert one_process.answer("为什么 php-fpm 容器里只能跑一个进程").refused
+
+
+def test_a_side_of_a_comparison_that_the_passages_never_name_refuses(bot: Bot) -> None:
+    """"Operator 和 Helm 有什么区别" was answered from StatefulSet vs Operator: the column names Helm, never beside
+    Operator. A side of a comparison that the passages found never name is a term the column does not cover."""
+    snap = bot.retriever.snapshot()
+    assert mentions(snap, "kube-proxy") > 1  # named in the corpus, often enough not to be a name in passing
+
+    def sig(question: str) -> Signals:
+        found = bot.retriever.retrieve(question, k=5)
+        # Passages that never name it, as the column's passages on Operator never name Helm.
+        hits = [h for h in found.hits
+                if "kube-proxy" not in snap.section_text(h.chunk.source, h.chunk.section).lower()]
+        return signals(snap, question, replace(found, hits=hits))
+
+    assert "kube-proxy" in sig("Cgroups 和 kube-proxy 有什么区别").unknown
+    assert "kube-proxy" in sig("Cgroups 跟 kube-proxy 该用哪个").unknown
+    # Asked beside it without comparing, or compared where the passages name it, it refuses nothing.
+    assert "kube-proxy" not in sig("Cgroups 和 kube-proxy 怎么一起用").unknown
+    question = "Cgroups 和 kube-proxy 有什么区别"
+    assert "kube-proxy" not in signals(snap, question, bot.retriever.retrieve(question, k=5)).unknown
