@@ -162,14 +162,19 @@ def extract(ev: Evidence, options: AnswerOptions, refusal: RefusalOptions) -> An
     if not updates and options.updates and chosen:
         found = latest(ev.snapshot, question, chosen)
         updates = [found] if found else []
-    # One fact once: an update that says what the answer already says adds nothing but its label.
-    quoted = [c for c, _ in chosen if c]
-    updates = [(line, k) for line, k in updates
-               if not says_again(ev.snapshot, (k.source, k.section, line), quoted, shorter=True)]
+    updates = saying_more(ev.snapshot, updates, [c for c, _ in chosen if c])
     scores = {h.chunk.id: h.score for h in hits}
     text, citations = render(question, chosen, updates, scores, lead(ev.passages[0]) if ev.passages else "")
     return Answer(question=question, answer=text, refused=False, citations=citations,
                   took_ms=ms_since(started), confidence=ev.confidence)
+
+
+def saying_more(snap: Snapshot, updates: list[tuple[str, Chunk]], quoted: list[Candidate]) -> list[tuple[str, Chunk]]:
+    """One fact once: the updates that say more than the quoted sentences. A line most of whose words a quoted
+    sentence has adds nothing but its label; one that holds a quoted sentence and more ("code-generator 后来也用
+    `kube_codegen.sh` 脚本取代了 `generate-groups.sh`" after "专栏中使用的是 `generate-groups.sh` 脚本") says what
+    changed."""
+    return [(line, k) for line, k in updates if not says_again(snap, (k.source, k.section, line), quoted, shorter=True)]
 
 
 def without_originals(ev: Evidence) -> Evidence:

@@ -1336,8 +1336,10 @@ class Composer:
         if sum(self.weights[t] for t in c.terms & self.own if not plan.names(t)) >= NEW_TERMS * self.total:
             within = elsewhere = math.inf  # close in meaning, but it says more of what was asked: only the words count
         # In one file a longer sentence holding a chosen one says more; a code block held in another is the same
-        # commands either way round.
-        return says_again(self.snap, key, mine, within, shorter=c.unit.kind != "code") \
+        # commands either way round, and a 现状 line is weighed so too here (it takes a body sentence's room; answer.py
+        # adds it at the end when it says more).
+        return says_again(self.snap, key, mine, within,
+                          shorter=c.unit.kind != "code" and not c.section.name.startswith(UPDATE_SECTION)) \
             or says_again(self.snap, key, others, elsewhere) \
             or sums_up(c.unit.text, [p.unit.text for p in others])
 
