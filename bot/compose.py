@@ -1335,9 +1335,9 @@ class Composer:
         # (Its own words: a glossary equivalent, "无头服务" for "headless", says again what the answer says.)
         if sum(self.weights[t] for t in c.terms & self.own if not plan.names(t)) >= NEW_TERMS * self.total:
             within = elsewhere = math.inf  # close in meaning, but it says more of what was asked: only the words count
-        # In one file a longer sentence holding a chosen one says more; a code block held in another is the same
-        # commands either way round, and a 现状 line is weighed so too here (it takes a body sentence's room; answer.py
-        # adds it at the end when it says more).
+        # In one file a longer sentence holding a chosen one says more. A code block held in another is the same
+        # commands either way round; a 现状 line is held to that two-way test too, so that it takes no body sentence's
+        # room (answer.saying_more adds it at the end when it says more).
         return says_again(self.snap, key, mine, within,
                           shorter=c.unit.kind != "code" and not c.section.name.startswith(UPDATE_SECTION)) \
             or says_again(self.snap, key, others, elsewhere) \

@@ -113,7 +113,7 @@ class Snapshot:
     file_sections: dict[str, list[tuple[str, str]]]  # source -> its (source, section) keys, in order
     text: str  # every passage with its title and section, normalised (bot.terms.normalize), for lookups
     lectures: frozenset[int]  # the lectures the corpus has passages on
-    faq_titles: dict[str, tuple[frozenset[str], frozenset[str]]]  # FAQ entry -> its title's terms, and with equivalents
+    faq_titles: tuple[tuple[frozenset[str], frozenset[str]], ...]  # each FAQ title's terms, and with their equivalents
     sections_cache: dict[tuple[str, str], Any] = field(default_factory=dict)  # bot.compose's, filled lazily
     terms_cache: dict[str, Any] = field(default_factory=dict)  # bot.compose's: a corpus text's terms
     mentions_cache: dict[str, int] = field(default_factory=dict)
@@ -148,16 +148,16 @@ class Snapshot:
         file_sections: dict[str, list[tuple[str, str]]] = {}
         for key in section_chunks:
             file_sections.setdefault(key[0], []).append(key)
-        faq_titles = {}
+        faq_titles = []
         for title in dict.fromkeys(c.title for c in chunks if c.kind == FAQ):
             base, extra = query_terms(title, idf)
             terms = frozenset(t for t in base if t in idf)
-            faq_titles[title] = (terms, terms | {t for t in extra if t in idf})
+            faq_titles.append((terms, terms | {t for t in extra if t in idf}))
         return cls(
             section_chunks=section_chunks, unit_rows=unit_rows, unit_vectors=unit_vectors,
             lead_sections=lead_sections, file_sections=file_sections,
             text="\n".join(normalize(c.headed_text) for c in chunks),
-            lectures=frozenset(c.lecture for c in chunks if c.lecture is not None), faq_titles=faq_titles,
+            lectures=frozenset(c.lecture for c in chunks if c.lecture is not None), faq_titles=tuple(faq_titles),
             doc_of=doc_of, doc_vectors=doc_vectors,
             info=info, chunks=chunks, position={c.id: i for i, c in enumerate(chunks)},
             vectors=vectors,
@@ -200,13 +200,14 @@ class Snapshot:
             base, extra = query_terms(part, self.idf)
             own = {t for t in base if t in self.idf}
             said = own | {t for t in extra if t in self.idf}
-            for terms, widened in self.faq_titles.values():
+            for terms, widened in self.faq_titles:
                 if own and self.weight(terms & said) >= TITLE_ASKED * self.weight(terms) \
                         and self.weight(own & widened) >= TITLE_ASKED * self.weight(own):
                     return part
         return None
 
     def weight(self, terms: Iterable[str]) -> float:
+        """The terms' idf, summed (each a term of the corpus)."""
         return sum(self.idf[t] for t in terms)
 
     def mentions(self, term: str) -> bool:
