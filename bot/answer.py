@@ -33,6 +33,7 @@ from bot.compose import (
     Candidate,
     Composer,
     holder,
+    leans_on_before,
     says_again,
     terms_of,
     updates_of,
@@ -329,14 +330,16 @@ def in_passing(snap: Snapshot, terms: Iterable[str]) -> tuple[str, Chunk, str] |
 
 def lead(hit: Hit) -> str:
     """The passage's first sentence of prose that says something (never a code fence or a heading,
-    a lecture's framing or a question), or ""."""
+    a lecture's framing or a question), and stands on its own when one does (not "第六步，检查 NetworkPolicy。"
+    or "因此…" out of its list or argument), or ""."""
     return _lead(hit.chunk.text)
 
 
 @lru_cache(maxsize=1 << 12)  # an answer asks for its passages' leads, and the same passages come back
 def _lead(text: str) -> str:
     prose = [u.text for u in units_of(text) if u.kind != "code" and len(u.text) >= 8]
-    return next((t for t in prose if not FRAMING.search(t) and not ASKS.search(t)), prose[0] if prose else "")
+    says = [t for t in prose if not FRAMING.search(t) and not ASKS.search(t)]
+    return next((t for t in says if not leans_on_before(t)), says[0] if says else prose[0] if prose else "")
 
 
 def cite(n: int, chunk: Chunk, quotes: list[str], score: float) -> Citation:

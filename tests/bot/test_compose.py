@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bot import compose
-from bot.answer import MARKER, Answer, extract, gather, latest, lead_in, saying_more, speaks_to
+from bot.answer import MARKER, Answer, extract, gather, latest, lead, lead_in, saying_more, speaks_to
 from bot.bot import Bot
 from bot.compose import (
     FRAMING,
@@ -1139,6 +1139,19 @@ def test_a_longer_sentence_of_the_same_file_that_holds_a_chosen_one_says_more_an
     update = cand("faq/050-debug.md", 9, finds)
     update.section = Section(source="faq/050-debug.md", name="现状", offset=0, text=finds, chunks=(), units=())
     assert composer.restates(update, plan)
+
+
+def test_a_passages_lead_stands_on_its_own_when_a_sentence_of_it_does() -> None:
+    def hit(text: str) -> Hit:
+        return Hit(Chunk(id=text[:8], text=text, source="faq/x.md", title="x", lecture=None, section="", start=0,
+                         end=len(text), hash=""), 0.0, 0.0, 0.0, 1)
+
+    # A refusal's closest passage quoted "第六步，检查 NetworkPolicy。": a step out of its list.
+    step = ("第六步，检查 NetworkPolicy。只要有一条 NetworkPolicy 选中了目标 Pod，不在白名单里的流量就会被拒绝。\n\n"
+            "因此要先看有没有策略把流量挡住。")
+    assert lead(hit(step)) == "只要有一条 NetworkPolicy 选中了目标 Pod，不在白名单里的流量就会被拒绝。"
+    # With no sentence that stands alone, the first that says something.
+    assert lead(hit("第六步，检查 NetworkPolicy。因此要先看有没有策略把流量挡住。")) == "第六步，检查 NetworkPolicy。"
 
 
 def test_an_update_holding_a_quoted_sentence_and_more_is_no_repeat_of_it(trap: Bot) -> None:
