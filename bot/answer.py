@@ -339,7 +339,8 @@ def lead(hit: Hit) -> str:
 def _lead(text: str) -> str:
     prose = [u.text for u in units_of(text) if u.kind != "code" and len(u.text) >= 8]
     says = [t for t in prose if not FRAMING.search(t) and not ASKS.search(t)]
-    return next((t for t in says if not leans_on_before(t)), says[0] if says else prose[0] if prose else "")
+    alone = [t for t in says if not leans_on_before(t)]
+    return (alone or says or prose or [""])[0]
 
 
 def cite(n: int, chunk: Chunk, quotes: list[str], score: float) -> Citation:
