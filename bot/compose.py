@@ -83,6 +83,8 @@ POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提
 # (Not "超过 limits 则不会被杀": a condition's result.)
 CONTRASTS = re.compile(r"^(?:(?!规则|原则|准则|法则|细则|否则)[^，。；：:]){1,24}?(?<![规原准法细否])"
                        r"则(?:是(?!说)|把|让|用|会)")
+# A sentence that turns on the one before it ("问题在于…", "但…"): what it qualifies misleads without it.
+TURNS = re.compile(r"^(?:问题在于|但问题是|但是?|不过|然而|可是)")
 POINTS_AHEAD = re.compile(r"如下|下面(?:这|的|那|几)|见下|以下|：\s*$|:\s*$")
 COUNT = re.compile(r"(?<!第)([两二三四五六七八九十几]|\d)\s*"
                    r"(?:种|类|个|步|点|条|层|部分|阶段|方面|件|大|类型|种方式|个阶段)")
@@ -1226,6 +1228,11 @@ class Composer:
             return self.enumeration(c, same)
         if ORDINAL.match(text):  # "第二，…": the items right after it too, as a list is not cut short
             return self.enumeration(c, same) or []
+        # "…在技术上完全可行。" then "问题在于 supervisord 会掩盖故障…": the claim comes with its turn. (A turn that
+        # announces a block or a list of its own makes a new point: "但控制平面节点的污点不会被自动容忍，…：" and YAML.)
+        if nxt is not None and nxt.unit.kind == "sentence" and TURNS.match(nxt.unit.text) \
+                and self.follows(nxt, same) == []:
+            return [nxt]
         return self.values(c, same)
 
     def carried_over(self, c: Candidate, same: list[Candidate]) -> list[Candidate] | None:

@@ -667,6 +667,15 @@ def test_an_ordinal_announces_nothing_and_leans_on_the_step_before_not_on_its_co
     assert [c.unit.text for c in composer.group(same[2], same)] == [same[0].unit.text, same[2].unit.text]
 
 
+def test_a_claim_comes_with_the_sentence_that_turns_on_it(trap: Bot) -> None:
+    composer = Composer(trap.retriever.snapshot(), "一个容器里同时跑 nginx 和 php-fpm 行不行", None, 600, 6)
+    claim = "在容器里用 supervisord 拉起多个进程在技术上完全可行。"
+    turn = "问题在于某个子进程挂掉时，容器状态依然是 Running，Kubernetes 感知不到。"
+    # Quoted alone, the concession tells the reader "yes"; the column's point is the "but" after it.
+    assert first_group(composer, f"{claim}{turn}日志也会混在一起。") == [claim, turn]
+    assert first_group(composer, f"{claim}日志会混在一起。") == [claim]  # a next sentence that does not turn stays
+
+
 def test_a_numbered_step_comes_with_the_steps_before_it_not_with_the_sentence_before_it(trap: Bot) -> None:
     composer = Composer(trap.retriever.snapshot(), "网络不通按什么顺序排查", None, 600, 6)
     text = ("第一步，确认 Pod 的 IP 和所在节点。同节点都不通时，先查网桥和 veth。\n"
