@@ -89,3 +89,17 @@ def test_every_nugget_points_at_the_corpus(path: Path) -> None:
                         problems.append(f"{where}: no pattern matches its evidence in {e['source']}")
     assert not problems, "\n".join(problems[:20])
     assert load_questions(path)  # and the loader reads it
+
+
+def test_the_whole_answer_repeat_labels_name_two_sentences_of_their_answer() -> None:
+    """Each reader's repeat names two sentences of the answer read (bench/repeats.py reads the file)."""
+    data = ROOT / "tests" / "data"
+    rows = [json.loads(line) for line in (data / "repeat-answers.jsonl").read_text(encoding="utf-8").splitlines()]
+    dev = {q.id for name in ("answers-dev.jsonl", "dev-ops.jsonl") for q in load_questions(data / name)}
+    assert {r["id"] for r in rows} == dev and len(rows) == len(dev)
+    for r in rows:
+        assert len(r["readers"]) == 2, r["id"]
+        plain = re.sub(r"\[\d+\]", "", r["answer"])
+        for v in r["readers"]:
+            if v["repeats"]:
+                assert v["a"] != v["b"] and v["a"] in plain and v["b"] in plain, (r["id"], v["a"][:30], v["b"][:30])
