@@ -83,9 +83,6 @@ POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提
 # (Not "超过 limits 则不会被杀": a condition's result.)
 CONTRASTS = re.compile(r"^(?:(?!规则|原则|准则|法则|细则|否则)[^，。；：:]){1,24}?(?<![规原准法细否])"
                        r"则(?:是(?!说)|把|让|用|会)")
-# A sentence that says the one before it again, by its own words: "换句话说，…", "简单说，…". (Not an analogy, "可以把
-# PVC 理解成面向对象里的“接口”…": readers called one a repeat and one a vital fact.)
-RESAYS = re.compile(r"^(?:换句话说|也就是说|简单说|简单来说|说白了|一句话|总之|总的来说|从整体上看|整体上看)")
 # A sentence that turns on the one before it ("问题在于…", "但…"): what it qualifies misleads without it.
 TURNS = re.compile(r"^(?:问题在于|但问题是|但是?|不过|然而|可是)")
 POINTS_AHEAD = re.compile(r"如下|下面(?:这|的|那|几)|见下|以下|：\s*$|:\s*$")
@@ -473,7 +470,6 @@ class Composer:
         self.show_fix(cands, plan)
         self.rest_of_entry(cands + self.held, plan)
         self.rest_of_series(cands, plan)
-        self.drop_resaid(plan)
         self.fill(cands, plan)
         return self.ordered(plan)
 
@@ -1349,33 +1345,10 @@ class Composer:
         # In one file a longer sentence holding a chosen one says more. A code block held in another is the same
         # commands either way round; a 现状 line is held to that two-way test too, so that it takes no body sentence's
         # room (answer.saying_more adds it at the end when it says more).
-        if self.resays(c, plan):
-            return True
         return says_again(self.snap, key, mine, within,
                           shorter=c.unit.kind != "code" and not c.section.name.startswith(UPDATE_SECTION)) \
             or says_again(self.snap, key, others, elsewhere) \
             or sums_up(c.unit.text, [p.unit.text for p in others])
-
-    def resays(self, c: Candidate, plan: Plan) -> bool:
-        """`c` says the sentence before it again, in its own words (RESAYS), and that sentence is in the plan: two
-        readers of all 322 development answers called each such sentence there a repeat (6 of 6). It stays when it
-        has NEW_TERMS of the question's term weight that no other chosen unit has, or when a chosen unit leans on it."""
-        if c.unit.kind != "sentence" or not RESAYS.match(c.unit.text) \
-                or (c.section.source, c.section.name, c.order - 1) not in plan.picked:
-            return False
-        after = plan.picked.get((c.section.source, c.section.name, c.order + 1))
-        if after is not None and leans_on_before(after.unit.text):
-            return False
-        others = [p for p in plan.picked.values() if p is not c]
-        said = set().union(*(p.terms for p in others)) if others else set()
-        return sum(self.weights[t] for t in c.terms - said if t in self.weights) < NEW_TERMS * self.total
-
-    def drop_resaid(self, plan: Plan) -> None:
-        """Leave out the plan's sentences that say the one before them again (`resays`)."""
-        for c in [c for c in plan.picked.values() if self.resays(c, plan)]:
-            del plan.picked[(c.section.source, c.section.name, c.order)]
-            plan.chars -= len(c.unit.text)
-        plan.covered = set().union(*(c.terms for c in plan.picked.values()))
 
     def vector(self, c: Candidate) -> np.ndarray | None:
         row = self.snap.unit_rows.get((c.section.source, c.section.name, c.unit.text))

@@ -1150,32 +1150,6 @@ def test_a_longer_sentence_of_the_same_file_that_holds_a_chosen_one_says_more_an
     assert composer.restates(update, plan)
 
 
-def test_a_sentence_that_says_the_one_before_it_again_in_its_own_words_goes(trap: Bot) -> None:
-    sec = Section(source="faq/010-headless.md", name="x", offset=0, text="", chunks=(), units=())
-
-    def cand(order: int, text: str) -> Candidate:
-        c = Candidate(unit=Unit("sentence", text, 0, 0), section=sec, rank=1, order=order)
-        c.terms = frozenset({"headless"})
-        return c
-
-    what = cand(0, "Headless Service 不分配 VIP，DNS 查询直接返回后端各个 Pod 的 IP。")
-    again = cand(1, "换句话说，Headless Service 只负责服务发现，负载均衡交给客户端自己做。")
-    use = cand(2, "Headless Service 最重要的用途是配合 StatefulSet。")
-    composer = Composer(trap.retriever.snapshot(), "headless service 是拿来干嘛的", None, 600, 6)
-    plan = Plan()
-    plan.add([what, again, use])  # a section shown whole
-    composer.drop_resaid(plan)
-    assert [c.unit.text for c in plan.picked.values()] == [what.unit.text, use.unit.text]
-    assert plan.chars == len(what.unit.text) + len(use.unit.text)
-    assert composer.restates(again, plan)  # nor does it come back to fill the room
-    # Without the sentence it says again, it is what the answer has of that.
-    plan = Plan()
-    plan.add([again, use])
-    assert not composer.resays(again, plan)
-    composer.drop_resaid(plan)
-    assert len(plan.picked) == 2
-
-
 def test_a_passages_lead_stands_on_its_own_when_a_sentence_of_it_does() -> None:
     def hit(text: str) -> Hit:
         return Hit(Chunk(id=text[:8], text=text, source="faq/x.md", title="x", lecture=None, section="", start=0,
