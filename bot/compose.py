@@ -1196,8 +1196,8 @@ class Composer:
                      and x.unit.text.startswith(want)), None)
 
     def follows(self, c: Candidate, same: list[Candidate]) -> list[Candidate] | None:
-        """What a unit that announces a list, a count or a block needs after it; None when the
-        announcement cannot be kept whole."""
+        """What a unit that announces a list, a count or a block needs after it, or the sentence that turns on it; None
+        when the announcement cannot be kept whole."""
         text = c.unit.text
         nxt = self.after(c, same)
         ahead = POINTS_AHEAD.search(text) is not None
@@ -1229,7 +1229,8 @@ class Composer:
         if ORDINAL.match(text):  # "第二，…": the items right after it too, as a list is not cut short
             return self.enumeration(c, same) or []
         # "…在技术上完全可行。" then "问题在于 supervisord 会掩盖故障…": the claim comes with its turn. (A turn that
-        # announces a block or a list of its own makes a new point: "但控制平面节点的污点不会被自动容忍，…：" and YAML.)
+        # needs more after it, a block or a list of its own, makes a new point:
+        # "但控制平面节点的污点不会被自动容忍，…：" and YAML.)
         if nxt is not None and nxt.unit.kind == "sentence" and TURNS.match(nxt.unit.text) \
                 and self.follows(nxt, same) == []:
             return [nxt]
