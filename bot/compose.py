@@ -84,7 +84,7 @@ POINTS_BACK = re.compile(r"上面(?:这|的|那)|上述|前面(?:这|的|那|提
 CONTRASTS = re.compile(r"^(?:(?!规则|原则|准则|法则|细则|否则)[^，。；：:]){1,24}?(?<![规原准法细否])"
                        r"则(?:是(?!说)|把|让|用|会)")
 # A sentence that turns on the one before it ("问题在于…", "但…"): what it qualifies misleads without it.
-TURNS = re.compile(r"^(?:问题在于|但问题是|但是?|不过|然而|可是)")
+TURNS = re.compile(r"^(?:问题在于|但|不过|然而|可是)")
 POINTS_AHEAD = re.compile(r"如下|下面(?:这|的|那|几)|见下|以下|：\s*$|:\s*$")
 COUNT = re.compile(r"(?<!第)([两二三四五六七八九十几]|\d)\s*"
                    r"(?:种|类|个|步|点|条|层|部分|阶段|方面|件|大|类型|种方式|个阶段)")
